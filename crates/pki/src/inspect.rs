@@ -1,0 +1,51 @@
+//! Small facts about keys and certificates used across the crate.
+
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+/// A short description of a SubjectPublicKeyInfo: `EC P-256`, `RSA 2048`, `Ed25519` ….
+pub fn describe_spki(spki_der: &[u8]) -> String {
+    let Ok((_, spki)) = SubjectPublicKeyInfo::from_der(spki_der) else {
+        return "unknown key".into();
+    };
+    describe(&spki)
+}
+
+/// A short description of a parsed SubjectPublicKeyInfo.
+pub fn describe(spki: &SubjectPublicKeyInfo<'_>) -> String {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match alg.as_str() {
+        "1.2.840.113549.1.1.1" => match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+            _ => "RSA (malformed)".into(),
+        },
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                "1.2.840.10045.3.1.7" => "EC P-256".into(),
+                "1.3.132.0.34" => "EC P-384".into(),
+                "1.3.132.0.35" => "EC P-521".into(),
+                other => format!("EC ({other})"),
+            }
+        }
+        "1.3.101.112" => "Ed25519".into(),
+        "1.3.101.113" => "Ed448".into(),
+        other => format!("unknown ({other})"),
+    }
+}
+
+/// The RSA modulus size in bits, or `None` for non-RSA keys.
+pub fn rsa_bits(spki_der: &[u8]) -> Option<usize> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
+        _ => None,
+    }
+}

@@ -1,0 +1,354 @@
+//! Private keys: generation, encrypted storage (PKCS#8 PBES2) and loading of every format openssl
+//! writes (PKCS#8 plain and encrypted, PKCS#1, SEC1, legacy `Proc-Type` encrypted PEM; PEM or DER).
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use pkcs8::der::Encode;
+use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::pemutil;
+
+/// The smallest RSA modulus accepted without an explicit override.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The kinds of key mtls generates.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyType {
+    /// ECDSA on NIST P-256 with SHA-256 (the default: small, fast, universally supported).
+    #[default]
+    EcP256,
+    /// ECDSA on NIST P-384 with SHA-384.
+    EcP384,
+    /// Ed25519.
+    Ed25519,
+    /// RSA, 2048-bit modulus.
+    Rsa2048,
+    /// RSA, 3072-bit modulus.
+    Rsa3072,
+    /// RSA, 4096-bit modulus.
+    Rsa4096,
+}
+
+impl KeyType {
+    /// Every key type, in the order the CLI lists them.
+    pub const ALL: [KeyType; 6] = [
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Ed25519,
+        KeyType::Rsa2048,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+    ];
+
+    /// The name used on the command line and in `ca.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::EcP256 => "ec-p256",
+            KeyType::EcP384 => "ec-p384",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa2048 => "rsa2048",
+            KeyType::Rsa3072 => "rsa3072",
+            KeyType::Rsa4096 => "rsa4096",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KeyType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let norm = s.to_ascii_lowercase().replace('_', "-");
+        if let Some(k) = KeyType::ALL.iter().find(|k| k.name() == norm) {
+            return Ok(*k);
+        }
+        if let Some(bits) = norm
+            .strip_prefix("rsa")
+            .and_then(|b| b.trim_start_matches('-').parse::<usize>().ok())
+            && bits < MIN_RSA_BITS
+        {
+            return Err(Error::WeakRsaKey {
+                what: format!("key type {s}"),
+                bits,
+            });
+        }
+        Err(Error::invalid(
+            format!("key type {s:?}"),
+            "unknown; use one of ec-p256, ec-p384, ed25519, rsa2048, rsa3072, rsa4096",
+        ))
+    }
+}
+
+/// A private key held in memory, able to sign certificates, requests and CRLs.
+///
+/// The DER held by the inner key pair is zeroized by rcgen/aws-lc on drop where they allow it;
+/// every serialization we make is wrapped in [`Zeroizing`].
+pub struct PrivateKey {
+    pair: KeyPair,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({})", self.description())
+    }
+}
+
+impl PrivateKey {
+    /// Generates a new key of type `kt`.
+    pub fn generate(kt: KeyType) -> Result<Self> {
+        let pair = match kt {
+            KeyType::EcP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            KeyType::EcP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+            KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            KeyType::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            }
+            KeyType::Rsa3072 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+            }
+            KeyType::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
+            }
+        }
+        .map_err(|e| Error::crypto(format!("generating a {kt} key"), e))?;
+        Ok(PrivateKey { pair })
+    }
+
+    /// The rcgen key pair, for signing.
+    pub fn key_pair(&self) -> &KeyPair {
+        &self.pair
+    }
+
+    /// The signature algorithm this key signs with.
+    pub fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.pair.algorithm()
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.pair.subject_public_key_info()
+    }
+
+    /// A short description such as `EC P-256` or `RSA 3072`.
+    pub fn description(&self) -> String {
+        crate::inspect::describe_spki(&self.public_key_der())
+    }
+
+    /// The RSA modulus size, or `None` for other key kinds.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        crate::inspect::rsa_bits(&self.public_key_der())
+    }
+
+    /// Refuses RSA keys below [`MIN_RSA_BITS`] unless `allow_weak`.
+    pub fn check_strength(&self, what: &str, allow_weak: bool) -> Result<()> {
+        match self.rsa_bits() {
+            Some(bits) if bits < MIN_RSA_BITS && !allow_weak => Err(Error::WeakRsaKey {
+                what: what.into(),
+                bits,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// PKCS#8 v1 DER (no embedded public key: OpenSSL 3.0 cannot read v2 Ed25519 keys).
+    fn pkcs8_v1_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let der = self.pair.serialized_der();
+        let mut info = pkcs8::PrivateKeyInfoRef::try_from(der)
+            .map_err(|e| Error::crypto("encoding the private key", e))?;
+        if info.public_key.is_none() {
+            return Ok(Zeroizing::new(der.to_vec()));
+        }
+        info.public_key = None;
+        info.to_der()
+            .map(Zeroizing::new)
+            .map_err(|e| Error::crypto("encoding the private key", e))
+    }
+
+    /// PEM text: `ENCRYPTED PRIVATE KEY` (PBES2: scrypt + AES-256-CBC) when a passphrase is given,
+    /// else `PRIVATE KEY`.
+    pub fn to_pem(&self, passphrase: Option<&[u8]>) -> Result<Zeroizing<String>> {
+        let der = self.pkcs8_v1_der()?;
+        match passphrase {
+            None => Ok(Zeroizing::new(pemutil::encode("PRIVATE KEY", &der))),
+            Some(pass) => {
+                if pass.is_empty() {
+                    return Err(Error::invalid(
+                        "passphrase",
+                        "is empty; give a non-empty passphrase or choose an unencrypted key",
+                    ));
+                }
+                let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice())
+                    .map_err(|e| Error::crypto("encoding the private key", e))?;
+                let doc = info
+                    .encrypt(pass)
+                    .map_err(|e| Error::crypto("encrypting the private key", e))?;
+                doc.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+                    .map_err(|e| Error::crypto("encoding the private key", e))
+            }
+        }
+    }
+
+    /// Writes the key to `path` (0600, atomically), encrypted when a passphrase is given.
+    pub fn write(&self, path: &Path, passphrase: Option<&[u8]>, overwrite: bool) -> Result<()> {
+        let pem = self.to_pem(passphrase)?;
+        fsutil::write_atomic(path, pem.as_bytes(), fsutil::Mode::Secret, overwrite)
+    }
+
+    /// Reads a key file; see [`PrivateKey::from_bytes`].
+    pub fn load(path: &Path, passphrase: Option<&[u8]>) -> Result<Self> {
+        let data = Zeroizing::new(fsutil::read(path)?);
+        Self::from_bytes(&data, passphrase, &path.display().to_string())
+    }
+
+    /// True when the PEM or DER key in `data` is encrypted (so a passphrase is needed).
+    pub fn is_encrypted(data: &[u8]) -> bool {
+        match pemutil::blocks(data, "key", "private key") {
+            Ok(blocks) => blocks.iter().any(|b| {
+                b.label == "ENCRYPTED PRIVATE KEY"
+                    || b.headers.iter().any(|(k, _)| k == "DEK-Info")
+                    || (b.label.is_empty()
+                        && pkcs8::EncryptedPrivateKeyInfoRef::try_from(b.der.as_slice()).is_ok())
+            }),
+            Err(_) => false,
+        }
+    }
+
+    /// Decodes a private key from PEM or DER in any of the formats openssl writes.
+    ///
+    /// `what` names the source in errors. An encrypted key without a passphrase gives
+    /// [`Error::PassphraseRequired`]; a wrong passphrase gives [`Error::WrongPassphrase`].
+    pub fn from_bytes(data: &[u8], passphrase: Option<&[u8]>, what: &str) -> Result<Self> {
+        let blocks = pemutil::blocks(data, what, "private key")?;
+        let block = blocks
+            .iter()
+            .find(|b| b.label.is_empty() || b.label.contains("PRIVATE KEY"))
+            .ok_or_else(|| {
+                Error::decode(
+                    what,
+                    "private key",
+                    format!(
+                        "no PRIVATE KEY block (found {})",
+                        blocks
+                            .iter()
+                            .map(|b| b.label.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        let need_pass = || Error::PassphraseRequired { what: what.into() };
+        let wrong = || Error::WrongPassphrase { what: what.into() };
+
+        // Legacy OpenSSL encryption: headers on a PKCS#1 / SEC1 block.
+        if let Some((_, dek)) = block.headers.iter().find(|(k, _)| k == "DEK-Info") {
+            let pass = passphrase.ok_or_else(need_pass)?;
+            let plain = crate::legacy::decrypt(what, dek, &block.der, pass)?;
+            let der = match block.label.as_str() {
+                "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(plain.to_vec())),
+                "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(plain.to_vec())),
+                _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec())),
+            };
+            // A wrong passphrase can survive the padding check: a parse failure means the same.
+            return Self::from_der(&der, what).map_err(|_| wrong());
+        }
+
+        let encrypted = block.label == "ENCRYPTED PRIVATE KEY"
+            || (block.label.is_empty()
+                && pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.der.as_slice()).is_ok());
+        if encrypted {
+            let pass = passphrase.ok_or_else(need_pass)?;
+            let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.der.as_slice())
+                .map_err(|e| Error::decode(what, "encrypted private key", e))?;
+            let doc = enc.decrypt(pass).map_err(|e| match e {
+                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
+                | pkcs8::Error::Asn1(_) => wrong(),
+                other => Error::decode(
+                    what,
+                    "encrypted private key",
+                    format!(
+                        "{other}; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc` or `mtls key`"
+                    ),
+                ),
+            })?;
+            let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec()));
+            return Self::from_der(&der, what).map_err(|_| wrong());
+        }
+
+        let der = match block.label.as_str() {
+            "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(block.der.clone())),
+            "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(block.der.clone())),
+            "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(block.der.clone())),
+            _ => PrivateKeyDer::try_from(block.der.clone())
+                .map_err(|e| Error::decode(what, "private key", e))?,
+        };
+        Self::from_der(&der, what)
+    }
+
+    fn from_der(der: &PrivateKeyDer<'_>, what: &str) -> Result<Self> {
+        // rcgen picks the algorithm; for PKCS#8 it tries each known one.
+        let pair = KeyPair::try_from(der).map_err(|e| {
+            Error::decode(
+                what,
+                "private key",
+                format!("{e} (supported: EC P-256/P-384, Ed25519, RSA)"),
+            )
+        })?;
+        Ok(PrivateKey { pair })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_type_encrypted_and_plain() {
+        for kt in [
+            KeyType::EcP256,
+            KeyType::EcP384,
+            KeyType::Ed25519,
+            KeyType::Rsa2048,
+        ] {
+            let k = PrivateKey::generate(kt).unwrap();
+            let plain = k.to_pem(None).unwrap();
+            let back = PrivateKey::from_bytes(plain.as_bytes(), None, "t").unwrap();
+            assert_eq!(back.public_key_der(), k.public_key_der());
+            let enc = k.to_pem(Some(b"pw")).unwrap();
+            assert!(enc.contains("ENCRYPTED PRIVATE KEY"));
+            assert!(PrivateKey::is_encrypted(enc.as_bytes()));
+            assert!(matches!(
+                PrivateKey::from_bytes(enc.as_bytes(), None, "t"),
+                Err(Error::PassphraseRequired { .. })
+            ));
+            assert!(matches!(
+                PrivateKey::from_bytes(enc.as_bytes(), Some(b"nope"), "t"),
+                Err(Error::WrongPassphrase { .. })
+            ));
+            let back = PrivateKey::from_bytes(enc.as_bytes(), Some(b"pw"), "t").unwrap();
+            assert_eq!(back.public_key_der(), k.public_key_der());
+        }
+    }
+
+    #[test]
+    fn key_type_names() {
+        assert_eq!("EC-P256".parse::<KeyType>().unwrap(), KeyType::EcP256);
+        assert!(matches!(
+            "rsa1024".parse::<KeyType>(),
+            Err(Error::WeakRsaKey { bits: 1024, .. })
+        ));
+        assert!("dsa".parse::<KeyType>().is_err());
+    }
+}

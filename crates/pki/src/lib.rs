@@ -1,0 +1,21 @@
+//! `mtls_pki`: a private certificate authority — everything `openssl ca` does, done right.
+//!
+//! Keys ([`key`]), names ([`name`]), subjectAltNames ([`san`]), requests ([`csr`]), the DN policy
+//! ([`policy`]), certificate profiles ([`profile`]), the CA itself ([`ca`]) with its transactional
+//! store ([`store`]), revocation and CRLs ([`crl`]). This crate knows nothing of sockets.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod fsutil;
+pub mod inspect;
+pub mod key;
+pub mod legacy;
+pub mod name;
+pub mod pemutil;
+pub mod san;
+
+pub use error::{Error, Result};
+pub use key::{KeyType, PrivateKey};
+pub use name::{Attr, Name};
+pub use san::San;

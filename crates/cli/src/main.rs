@@ -1,1 +1,61 @@
-fn main() {}
+//! `mtls`: a private CA and mutual-TLS toolkit. This binary only parses arguments, calls the
+//! libraries and prints; the work lives in `mtls_pki` (and `mtls_socket`).
+#![forbid(unsafe_code)]
+
+mod ca;
+mod keys;
+mod out;
+mod pass;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A private certificate authority and mutual-TLS toolkit.
+#[derive(Parser)]
+#[command(name = "mtls", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a certificate authority: init, sign, issue, revoke, crl, list, import/export openssl.
+    Ca(ca::CaArgs),
+    /// Private keys.
+    Key {
+        #[command(subcommand)]
+        cmd: keys::KeyCmd,
+    },
+    /// Certificate signing requests.
+    Csr {
+        #[command(subcommand)]
+        cmd: keys::CsrCmd,
+    },
+}
+
+/// Shared `--out` handling.
+#[derive(clap::Args, Clone)]
+pub struct OutFile {
+    /// Where to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Ca(args) => ca::run(args),
+        Cmd::Key { cmd } => keys::run_key(cmd),
+        Cmd::Csr { cmd } => keys::run_csr(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -49,3 +49,21 @@ pub fn rsa_bits(spki_der: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
+
+/// True for the key kinds mtls can certify and sign with.
+pub fn is_supported(description: &str) -> bool {
+    matches!(description, "EC P-256" | "EC P-384" | "Ed25519")
+        || (description.starts_with("RSA ") && !description.contains('('))
+}
+
+/// The serial number of the first certificate in PEM or DER `data`.
+pub fn cert_serial(data: &[u8], what: &str) -> crate::Result<crate::Serial> {
+    let blocks = crate::pemutil::blocks(data, what, "certificate")?;
+    let block = blocks
+        .iter()
+        .find(|b| b.label.is_empty() || b.label == "CERTIFICATE")
+        .ok_or_else(|| crate::Error::decode(what, "certificate", "no CERTIFICATE block"))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&block.der)
+        .map_err(|e| crate::Error::decode(what, "certificate", e))?;
+    Ok(crate::Serial::from_bytes(cert.raw_serial()))
+}

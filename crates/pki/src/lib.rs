@@ -19,3 +19,17 @@ pub use error::{Error, Result};
 pub use key::{KeyType, PrivateKey};
 pub use name::{Attr, Name};
 pub use san::San;
+pub mod ca;
+pub mod config;
+pub mod csr;
+pub mod policy;
+pub mod profile;
+pub mod serial;
+pub mod store;
+pub mod time;
+
+pub use ca::{CertificateAuthority, InitOptions, Issued, SignRequest};
+pub use csr::Request;
+pub use policy::{Policy, Rule};
+pub use serial::Serial;
+pub use store::{CertRecord, Reason, StatusFilter};

@@ -1,0 +1,68 @@
+//! Passphrases come from a file, an environment variable or a terminal prompt — never argv.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use zeroize::Zeroizing;
+
+/// Where to look for one passphrase.
+pub struct Source<'a> {
+    /// `--…-passphrase-file`.
+    pub file: Option<&'a Path>,
+    /// Environment variable consulted when no file is given.
+    pub env: &'a str,
+    /// What it unlocks, for the prompt and errors ("the CA key ca/ca.key").
+    pub what: &'a str,
+    /// The flag that names the file, for errors.
+    pub flag: &'a str,
+}
+
+impl Source<'_> {
+    /// Reads the passphrase; `confirm` asks twice on a terminal (for new keys).
+    pub fn get(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(f) = self.file {
+            let data = Zeroizing::new(
+                std::fs::read(f)
+                    .with_context(|| format!("reading passphrase file {}", f.display()))?,
+            );
+            // The first line, without its line ending, as openssl's `-passin file:` does.
+            let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                bail!("passphrase file {} is empty", f.display());
+            }
+            return Ok(Zeroizing::new(line.to_vec()));
+        }
+        if let Ok(v) = std::env::var(self.env)
+            && !v.is_empty()
+        {
+            return Ok(Zeroizing::new(v.into_bytes()));
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "no passphrase for {}: give {} FILE or set {} (there is no terminal to ask on)",
+                self.what,
+                self.flag,
+                self.env
+            );
+        }
+        let first = Zeroizing::new(
+            rpassword::prompt_password(format!("Passphrase for {}: ", self.what))
+                .context("reading the passphrase from the terminal")?,
+        );
+        if first.is_empty() {
+            bail!("empty passphrase for {}", self.what);
+        }
+        if confirm {
+            let again = Zeroizing::new(
+                rpassword::prompt_password(format!("Repeat the passphrase for {}: ", self.what))
+                    .context("reading the passphrase from the terminal")?,
+            );
+            if *first != *again {
+                bail!("the two passphrases differ");
+            }
+        }
+        Ok(Zeroizing::new(first.as_bytes().to_vec()))
+    }
+}

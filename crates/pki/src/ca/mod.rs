@@ -1,0 +1,413 @@
+//! The certificate authority: a directory holding `ca.toml`, `ca.crt`, `ca.key`, `ca.db` and
+//! `crl.pem`, and the operations on it (init, sign, issue, revoke, CRL, list).
+
+mod crl;
+mod issue;
+
+pub use crl::CrlOutput;
+pub use issue::{Issued, SignRequest};
+
+use std::path::{Path, PathBuf};
+
+use rcgen::CertificateParams;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::key::{KeyType, PrivateKey};
+use crate::name::Name;
+use crate::policy::Policy;
+use crate::profile::Profile;
+use crate::serial::Serial;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{CertRecord, StatusFilter, Store};
+use crate::{fsutil, pemutil, time};
+
+/// File names inside a CA directory.
+pub mod files {
+    /// Configuration.
+    pub const CONFIG: &str = "ca.toml";
+    /// The CA certificate.
+    pub const CERT: &str = "ca.crt";
+    /// The CA certificate followed by its issuers (for an intermediate).
+    pub const CHAIN: &str = "ca-chain.pem";
+    /// The CA private key.
+    pub const KEY: &str = "ca.key";
+    /// The store.
+    pub const DB: &str = "ca.db";
+    /// The current CRL.
+    pub const CRL: &str = "crl.pem";
+}
+
+/// Settings for [`CertificateAuthority::init`].
+pub struct InitOptions<'a> {
+    /// The CA's subject.
+    pub subject: Name,
+    /// The CA key's type.
+    pub key_type: KeyType,
+    /// Validity in days.
+    pub days: u32,
+    /// The DN policy for requests.
+    pub policy: Policy,
+    /// Passphrase to encrypt `ca.key` with; `None` writes it unencrypted.
+    pub passphrase: Option<&'a [u8]>,
+    /// For an intermediate CA: the unlocked parent that signs it.
+    pub parent: Option<&'a mut CertificateAuthority>,
+}
+
+/// An opened CA directory.
+pub struct CertificateAuthority {
+    dir: PathBuf,
+    config: Config,
+    cert_der: Vec<u8>,
+    chain_pem: String,
+    subject: Name,
+    not_after: i64,
+    key_id: Vec<u8>,
+    key: Option<PrivateKey>,
+    store: Box<dyn Store>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CertificateAuthority({}, {})",
+            self.dir.display(),
+            self.subject
+        )
+    }
+}
+
+/// Facts read from a CA certificate.
+pub(crate) struct CaCertInfo {
+    pub subject: Name,
+    pub not_after: i64,
+    pub key_id: Vec<u8>,
+    pub spki_der: Vec<u8>,
+}
+
+pub(crate) fn ca_cert_info(der: &[u8], what: &str) -> Result<CaCertInfo> {
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| Error::decode(what, "certificate", e))?;
+    let subject = Name::from_x509(cert.subject(), what)?;
+    let spki_der = cert.public_key().raw.to_vec();
+    // RFC 5280 AKI must equal the CA's SKI; without an SKI use openssl's method (SHA-1 of the key).
+    let key_id = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                &cert.public_key().subject_public_key.data,
+            )
+            .as_ref()
+            .to_vec()
+        });
+    Ok(CaCertInfo {
+        subject,
+        not_after: cert.validity().not_after.timestamp(),
+        key_id,
+        spki_der,
+    })
+}
+
+impl CertificateAuthority {
+    /// True when `dir` already holds any CA file.
+    pub fn exists(dir: &Path) -> bool {
+        [files::CONFIG, files::CERT, files::KEY, files::DB]
+            .iter()
+            .any(|f| dir.join(f).exists())
+    }
+
+    /// Creates a CA in `dir` (created if missing). Refuses to touch an existing CA.
+    ///
+    /// Everything is prepared in memory first; if a write fails, files already written are
+    /// removed, so a failed init leaves no half-made CA behind.
+    pub fn init(dir: &Path, opts: InitOptions<'_>) -> Result<CertificateAuthority> {
+        if Self::exists(dir) {
+            return Err(Error::CaExists { dir: dir.into() });
+        }
+        if opts.days == 0 {
+            return Err(Error::invalid("--days", "must be at least 1"));
+        }
+        let key = PrivateKey::generate(opts.key_type)?;
+        let mut config = Config::new(opts.policy, opts.key_type);
+        let (cert_der, chain_pem) = match opts.parent {
+            None => {
+                let mut params = CertificateParams::default();
+                params.distinguished_name = opts.subject.to_rcgen()?;
+                params.serial_number = Some(rcgen::SerialNumber::from_slice(
+                    Serial::random()?.as_bytes(),
+                ));
+                let now = time::now();
+                params.not_before = now - ::time::Duration::seconds(issue::BACKDATE_SECS);
+                params.not_after = now + ::time::Duration::days(i64::from(opts.days));
+                Profile::root(opts.days).apply(&mut params, "root")?;
+                let cert = params
+                    .self_signed(key.key_pair())
+                    .map_err(|e| Error::crypto("signing the CA certificate", e))?;
+                let der = cert.der().to_vec();
+                let pem = pemutil::encode("CERTIFICATE", &der);
+                (der, pem)
+            }
+            Some(parent) => {
+                let req = SignRequest {
+                    what: format!("intermediate CA {}", opts.subject),
+                    subject: opts.subject.clone(),
+                    sans: Vec::new(),
+                    spki_der: key.public_key_der(),
+                    profile: "intermediate".into(),
+                    days: Some(opts.days),
+                };
+                let issued = parent.sign(vec![req], &|_| {})?;
+                let issued = issued.into_iter().next().ok_or_else(|| {
+                    Error::invalid("intermediate CA", "the parent CA issued nothing")
+                })?;
+                let pem = format!("{}{}", issued.pem, parent.chain_pem);
+                (issued.der, pem)
+            }
+        };
+        // An intermediate's policy compares against its own subject, which the parent may have
+        // rewritten; the configuration is the same either way.
+        config.ca.key_type = opts.key_type;
+        let info = ca_cert_info(&cert_der, "the new CA certificate")?;
+
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut written: Vec<PathBuf> = Vec::new();
+        let result = (|| -> Result<Box<dyn Store>> {
+            let db = dir.join(files::DB);
+            written.push(db.clone());
+            let store = SqliteStore::create(&db)?;
+            let key_path = dir.join(files::KEY);
+            written.push(key_path.clone());
+            key.write(&key_path, opts.passphrase, false)?;
+            let cert_path = dir.join(files::CERT);
+            written.push(cert_path.clone());
+            let cert_pem = pemutil::encode("CERTIFICATE", &cert_der);
+            fsutil::write_atomic(&cert_path, cert_pem.as_bytes(), fsutil::Mode::Public, false)?;
+            if chain_pem != cert_pem {
+                let chain_path = dir.join(files::CHAIN);
+                written.push(chain_path.clone());
+                fsutil::write_atomic(
+                    &chain_path,
+                    chain_pem.as_bytes(),
+                    fsutil::Mode::Public,
+                    false,
+                )?;
+            }
+            let cfg_path = dir.join(files::CONFIG);
+            written.push(cfg_path.clone());
+            fsutil::write_atomic(
+                &cfg_path,
+                config.to_toml().as_bytes(),
+                fsutil::Mode::Public,
+                false,
+            )?;
+            Ok(Box::new(store))
+        })();
+        let store = match result {
+            Ok(s) => s,
+            Err(e) => {
+                for p in &written {
+                    let _ = std::fs::remove_file(p);
+                    let _ = std::fs::remove_file(p.with_extension("db-wal"));
+                    let _ = std::fs::remove_file(p.with_extension("db-shm"));
+                }
+                return Err(e);
+            }
+        };
+        Ok(CertificateAuthority {
+            dir: dir.into(),
+            config,
+            cert_der,
+            chain_pem,
+            subject: info.subject,
+            not_after: info.not_after,
+            key_id: info.key_id,
+            key: Some(key),
+            store,
+        })
+    }
+
+    /// Opens the CA in `dir` without unlocking its key.
+    pub fn open(dir: &Path) -> Result<CertificateAuthority> {
+        if !dir.join(files::CONFIG).exists() || !dir.join(files::CERT).exists() {
+            return Err(Error::CaMissing { dir: dir.into() });
+        }
+        let config = Config::load(&dir.join(files::CONFIG))?;
+        let cert_path = dir.join(files::CERT);
+        let what = cert_path.display().to_string();
+        let pem = fsutil::read(&cert_path)?;
+        let block = pemutil::blocks(&pem, &what, "certificate")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::decode(&what, "certificate", "empty"))?;
+        let info = ca_cert_info(&block.der, &what)?;
+        let chain_path = dir.join(files::CHAIN);
+        let chain_pem = if chain_path.exists() {
+            String::from_utf8_lossy(&fsutil::read(&chain_path)?).into_owned()
+        } else {
+            pemutil::encode("CERTIFICATE", &block.der)
+        };
+        let store = SqliteStore::open(&dir.join(files::DB))?;
+        Ok(CertificateAuthority {
+            dir: dir.into(),
+            config,
+            cert_der: block.der,
+            chain_pem,
+            subject: info.subject,
+            not_after: info.not_after,
+            key_id: info.key_id,
+            key: None,
+            store: Box::new(store),
+        })
+    }
+
+    /// True when `ca.key` is encrypted (a passphrase is needed to [`unlock`](Self::unlock)).
+    pub fn key_is_encrypted(&self) -> Result<bool> {
+        let data = zeroize::Zeroizing::new(fsutil::read(&self.dir.join(files::KEY))?);
+        Ok(PrivateKey::is_encrypted(&data))
+    }
+
+    /// Loads and decrypts `ca.key`. Refuses a key file readable by group or others.
+    pub fn unlock(&mut self, passphrase: Option<&[u8]>) -> Result<()> {
+        let path = self.dir.join(files::KEY);
+        check_key_mode(&path)?;
+        let key = PrivateKey::load(&path, passphrase)?;
+        let info = ca_cert_info(&self.cert_der, "ca.crt")?;
+        if key.public_key_der() != info.spki_der {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                "does not belong to ca.crt (the public keys differ)",
+            ));
+        }
+        self.key = Some(key);
+        Ok(())
+    }
+
+    pub(crate) fn key(&self) -> Result<&PrivateKey> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| Error::invalid("CA key", "not unlocked (internal error)"))
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The CA certificate (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The CA certificate followed by its issuers, PEM.
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
+    }
+
+    /// The CA's subject.
+    pub fn subject(&self) -> &Name {
+        &self.subject
+    }
+
+    /// The CA certificate's notAfter (Unix seconds).
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// Records `records` (used by import and by intermediates' parents).
+    pub fn record(&mut self, records: &[CertRecord]) -> Result<()> {
+        self.store.insert(records)
+    }
+
+    /// Lists issued certificates.
+    pub fn list(
+        &self,
+        filter: StatusFilter,
+        expiring_within_days: Option<u32>,
+    ) -> Result<Vec<CertRecord>> {
+        let now = time::now().unix_timestamp();
+        let before = expiring_within_days.map(|d| now + i64::from(d) * 86_400);
+        self.store.list(filter, now, before)
+    }
+
+    /// Warnings every `mtls ca` command prints: CRL past 75% of its life or expired, revoked
+    /// certificates with no CRL, CA certificate close to expiry.
+    pub fn warnings(&self) -> Result<Vec<String>> {
+        let now = time::now().unix_timestamp();
+        let mut w = Vec::new();
+        match self.store.crl_state()? {
+            Some(s) if now >= s.next_update => w.push(format!(
+                "the CRL (number {}) expired at {}: peers that check revocation will reject every certificate; run `mtls ca crl` now",
+                s.number,
+                time::rfc3339(s.next_update)
+            )),
+            Some(s) if (now - s.this_update) * 4 >= (s.next_update - s.this_update) * 3 => {
+                w.push(format!(
+                    "the CRL (number {}) is past 75% of its life and expires at {}; run `mtls ca crl`",
+                    s.number,
+                    time::rfc3339(s.next_update)
+                ))
+            }
+            Some(_) => {}
+            None => {
+                let (_, revoked) = self.store.counts()?;
+                if revoked > 0 {
+                    w.push(format!(
+                        "{revoked} certificate(s) are revoked but no CRL was issued; run `mtls ca crl`"
+                    ));
+                }
+            }
+        }
+        if now >= self.not_after {
+            w.push(format!(
+                "the CA certificate expired at {}",
+                time::rfc3339(self.not_after)
+            ));
+        } else if self.not_after - now < 30 * 86_400 {
+            w.push(format!(
+                "the CA certificate expires soon, at {}",
+                time::rfc3339(self.not_after)
+            ));
+        }
+        Ok(w)
+    }
+}
+
+/// Refuses a private key readable by group or others, saying how to fix it.
+pub fn check_key_mode(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!(
+                    "the CA key is readable by others (mode {mode:03o}); refusing to use it — run `chmod 600 {}`",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! `ca.toml`: the CA's policy, profiles and defaults, written with comments at `init`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::key::KeyType;
+use crate::policy::{Policy, Rule};
+use crate::profile::Profile;
+
+/// The `[ca]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// Validity of each CRL, in days.
+    #[serde(default = "default_crl_days")]
+    pub crl_days: u32,
+    /// Key type `mtls ca issue` generates by default.
+    #[serde(default)]
+    pub key_type: KeyType,
+    /// Accept RSA keys below 2048 bits in requests (migration only).
+    #[serde(default)]
+    pub allow_weak_rsa: bool,
+}
+
+fn default_crl_days() -> u32 {
+    7
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[ca]`.
+    pub ca: CaSection,
+    /// `[policy]`.
+    pub policy: Policy,
+    /// `[profiles.*]`.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    ca: CaSection,
+    policy: BTreeMap<String, Rule>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+impl Config {
+    /// A fresh configuration with `policy`.
+    pub fn new(policy: Policy, key_type: KeyType) -> Config {
+        Config {
+            ca: CaSection {
+                crl_days: default_crl_days(),
+                key_type,
+                allow_weak_rsa: false,
+            },
+            policy,
+            profiles: Profile::builtin(),
+        }
+    }
+
+    /// Parses `ca.toml` text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let raw: Raw = toml::from_str(text).map_err(|e| Error::Config {
+            path: path.into(),
+            detail: e.to_string().replace('\n', " ").trim().to_string(),
+        })?;
+        let policy =
+            Policy::from_pairs(raw.policy.iter().map(|(k, r)| (k.as_str(), *r))).map_err(|e| {
+                Error::Config {
+                    path: path.into(),
+                    detail: e.to_string(),
+                }
+            })?;
+        if policy.rule(&crate::name::Attr::CommonName).is_none() {
+            return Err(Error::Config {
+                path: path.into(),
+                detail: "[policy] must list CN (usually CN = \"supplied\")".into(),
+            });
+        }
+        // Built-in profiles stay available unless overridden.
+        let mut profiles = Profile::builtin();
+        profiles.extend(raw.profiles);
+        for (name, p) in &profiles {
+            p.validate(name).map_err(|e| Error::Config {
+                path: path.into(),
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(Config {
+            ca: raw.ca,
+            policy,
+            profiles,
+        })
+    }
+
+    /// Reads and parses `ca.toml`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let data = crate::fsutil::read(path)?;
+        let text = String::from_utf8(data).map_err(|_| Error::Config {
+            path: path.into(),
+            detail: "not UTF-8 text".into(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The commented TOML text written at `init`.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::new();
+        s.push_str(
+            "# mtls CA configuration. Every `mtls ca` command reads this file; edit it with care.\n\
+             # The CA certificate is ca.crt, its private key ca.key (PKCS#8, encrypted, mode 0600),\n\
+             # the record of issued and revoked certificates ca.db (SQLite; use `mtls ca list`).\n\n\
+             [ca]\n\
+             # Days each CRL made by `mtls ca crl` stays valid (its nextUpdate). Every `mtls ca`\n\
+             # command warns when the current CRL is past 75% of that time.\n",
+        );
+        s.push_str(&format!("crl_days = {}\n", self.ca.crl_days));
+        s.push_str(
+            "# Key type `mtls ca issue` generates: ec-p256, ec-p384, ed25519, rsa2048, rsa3072, rsa4096.\n",
+        );
+        s.push_str(&format!("key_type = \"{}\"\n", self.ca.key_type));
+        s.push_str(
+            "# Accept requests with RSA keys under 2048 bits. Leave false unless migrating old devices.\n",
+        );
+        s.push_str(&format!("allow_weak_rsa = {}\n\n", self.ca.allow_weak_rsa));
+        s.push_str(
+            "# Subject policy, as openssl's policy section: \"match\" = must equal the CA's value\n\
+             # (values are compared as text, whatever their ASN.1 string type), \"supplied\" = must be\n\
+             # present, \"optional\" = may be present. Fields not listed are dropped, and mtls says so.\n\
+             # Field names: C ST L street O OU CN emailAddress serialNumber DC title GN SN UID.\n\
+             [policy]\n",
+        );
+        for (a, r) in &self.policy.fields {
+            s.push_str(&format!("{} = \"{}\"\n", toml_key(&a.short()), r));
+        }
+        s.push_str(
+            "\n# Profiles: the extensions and default validity (days) of each kind of certificate,\n\
+             # chosen with --profile. Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\
+             # and authorityKeyIdentifier. require_san: refuse to issue without a subjectAltName\n\
+             # (a hostname-like CN is copied into one). Add your own [profiles.NAME] tables.\n",
+        );
+        for (name, p) in &self.profiles {
+            s.push_str(&format!("[profiles.{}]\n", toml_key(name)));
+            s.push_str(&format!("days = {}\n", p.days));
+            s.push_str(&format!("key_usage = {}\n", toml_list(&p.key_usage)));
+            s.push_str(&format!(
+                "extended_key_usage = {}\n",
+                toml_list(&p.extended_key_usage)
+            ));
+            s.push_str(&format!("ca = {}\n", p.ca));
+            if let Some(n) = p.path_len {
+                s.push_str(&format!("path_len = {n}\n"));
+            }
+            s.push_str(&format!("require_san = {}\n\n", p.require_san));
+        }
+        s
+    }
+}
+
+fn toml_key(k: &str) -> String {
+    if k.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        k.into()
+    } else {
+        format!("\"{k}\"")
+    }
+}
+
+fn toml_list(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_config_parses_back() {
+        let c = Config::new(Policy::matching(), KeyType::EcP384);
+        let text = c.to_toml();
+        let back = Config::parse(&text, Path::new("ca.toml")).unwrap();
+        assert_eq!(back.policy, c.policy);
+        assert_eq!(back.profiles, c.profiles);
+        assert_eq!(back.ca, c.ca);
+    }
+
+    #[test]
+    fn bad_config_names_the_problem() {
+        let e = Config::parse("[ca]\n[policy]\nCN = \"sometimes\"\n", Path::new("ca.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ca.toml"), "{e}");
+        let e = Config::parse("[ca]\n[policy]\nO = \"match\"\n", Path::new("ca.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CN"), "{e}");
+    }
+}

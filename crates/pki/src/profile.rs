@@ -1,0 +1,175 @@
+//! Certificate profiles: the extensions each kind of certificate gets.
+//!
+//! Profiles are data (`[profiles.NAME]` in `ca.toml`), with four built in: `server`, `client`,
+//! `server-client` and `intermediate`. Leaves get `CA:FALSE`, SKI and AKI like openssl's
+//! `usr_cert`; intermediates `CA:TRUE, pathlen:0`.
+
+use std::collections::BTreeMap;
+
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One profile's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Default validity in days.
+    pub days: u32,
+    /// keyUsage bits (RFC 5280 names: digitalSignature, keyEncipherment, keyCertSign, cRLSign …).
+    pub key_usage: Vec<String>,
+    /// extendedKeyUsage purposes: serverAuth, clientAuth, codeSigning, emailProtection,
+    /// timeStamping, OCSPSigning.
+    #[serde(default)]
+    pub extended_key_usage: Vec<String>,
+    /// True for a CA certificate (basicConstraints CA:TRUE).
+    #[serde(default)]
+    pub ca: bool,
+    /// pathLenConstraint for a CA profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_len: Option<u8>,
+    /// Refuse to issue without a subjectAltName (a hostname-like CN is copied into one).
+    #[serde(default)]
+    pub require_san: bool,
+}
+
+impl Profile {
+    fn leaf(days: u32, eku: &[&str], require_san: bool) -> Profile {
+        Profile {
+            days,
+            key_usage: vec!["digitalSignature".into()],
+            extended_key_usage: eku.iter().map(|s| s.to_string()).collect(),
+            ca: false,
+            path_len: None,
+            require_san,
+        }
+    }
+
+    /// The built-in profiles.
+    pub fn builtin() -> BTreeMap<String, Profile> {
+        let mut m = BTreeMap::new();
+        m.insert("server".into(), Profile::leaf(397, &["serverAuth"], true));
+        m.insert("client".into(), Profile::leaf(397, &["clientAuth"], false));
+        m.insert(
+            "server-client".into(),
+            Profile::leaf(397, &["serverAuth", "clientAuth"], true),
+        );
+        m.insert(
+            "intermediate".into(),
+            Profile {
+                days: 1825,
+                key_usage: vec![
+                    "digitalSignature".into(),
+                    "keyCertSign".into(),
+                    "cRLSign".into(),
+                ],
+                extended_key_usage: vec![],
+                ca: true,
+                path_len: Some(0),
+                require_san: false,
+            },
+        );
+        m
+    }
+
+    /// The root CA's own extensions.
+    pub fn root(days: u32) -> Profile {
+        Profile {
+            days,
+            key_usage: vec!["keyCertSign".into(), "cRLSign".into()],
+            extended_key_usage: vec![],
+            ca: true,
+            path_len: None,
+            require_san: false,
+        }
+    }
+
+    /// Checks that every name in the profile is known; `name` labels errors.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        for ku in &self.key_usage {
+            key_usage(ku, name)?;
+        }
+        for eku in &self.extended_key_usage {
+            ext_key_usage(eku, name)?;
+        }
+        if self.days == 0 {
+            return Err(Error::invalid(
+                format!("profile {name}"),
+                "days must be at least 1",
+            ));
+        }
+        if !self.ca && self.path_len.is_some() {
+            return Err(Error::invalid(
+                format!("profile {name}"),
+                "path_len is only meaningful with ca = true",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets the profile's extensions on `params` (SKI always, AKI always).
+    pub fn apply(&self, params: &mut CertificateParams, name: &str) -> Result<()> {
+        params.is_ca = if self.ca {
+            IsCa::Ca(match self.path_len {
+                Some(n) => BasicConstraints::Constrained(n),
+                None => BasicConstraints::Unconstrained,
+            })
+        } else {
+            IsCa::ExplicitNoCa
+        };
+        params.key_usages = self
+            .key_usage
+            .iter()
+            .map(|k| key_usage(k, name))
+            .collect::<Result<_>>()?;
+        params.extended_key_usages = self
+            .extended_key_usage
+            .iter()
+            .map(|k| ext_key_usage(k, name))
+            .collect::<Result<_>>()?;
+        params.use_authority_key_identifier_extension = true;
+        Ok(())
+    }
+}
+
+fn key_usage(s: &str, profile: &str) -> Result<KeyUsagePurpose> {
+    Ok(match s {
+        "digitalSignature" => KeyUsagePurpose::DigitalSignature,
+        "nonRepudiation" | "contentCommitment" => KeyUsagePurpose::ContentCommitment,
+        "keyEncipherment" => KeyUsagePurpose::KeyEncipherment,
+        "dataEncipherment" => KeyUsagePurpose::DataEncipherment,
+        "keyAgreement" => KeyUsagePurpose::KeyAgreement,
+        "keyCertSign" => KeyUsagePurpose::KeyCertSign,
+        "cRLSign" => KeyUsagePurpose::CrlSign,
+        "encipherOnly" => KeyUsagePurpose::EncipherOnly,
+        "decipherOnly" => KeyUsagePurpose::DecipherOnly,
+        other => {
+            return Err(Error::invalid(
+                format!("profile {profile}"),
+                format!(
+                    "unknown key_usage {other:?}; use digitalSignature, keyEncipherment, keyAgreement, keyCertSign, cRLSign …"
+                ),
+            ));
+        }
+    })
+}
+
+fn ext_key_usage(s: &str, profile: &str) -> Result<ExtendedKeyUsagePurpose> {
+    Ok(match s {
+        "serverAuth" => ExtendedKeyUsagePurpose::ServerAuth,
+        "clientAuth" => ExtendedKeyUsagePurpose::ClientAuth,
+        "codeSigning" => ExtendedKeyUsagePurpose::CodeSigning,
+        "emailProtection" => ExtendedKeyUsagePurpose::EmailProtection,
+        "timeStamping" => ExtendedKeyUsagePurpose::TimeStamping,
+        "OCSPSigning" => ExtendedKeyUsagePurpose::OcspSigning,
+        other => {
+            return Err(Error::invalid(
+                format!("profile {profile}"),
+                format!(
+                    "unknown extended_key_usage {other:?}; use serverAuth, clientAuth, codeSigning, emailProtection, timeStamping or OCSPSigning"
+                ),
+            ));
+        }
+    })
+}

@@ -1,0 +1,183 @@
+//! The CA's record of everything it issued and revoked.
+//!
+//! Issuance code talks to the [`Store`] trait only, so a PostgreSQL backend for several CA
+//! instances can be added without touching it. The shipped backend is [`sqlite::SqliteStore`].
+
+pub mod sqlite;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::serial::Serial;
+
+/// Why a certificate was revoked (RFC 5280 CRLReason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reason {
+    /// unspecified (0).
+    Unspecified,
+    /// keyCompromise (1).
+    KeyCompromise,
+    /// cACompromise (2).
+    CaCompromise,
+    /// affiliationChanged (3).
+    AffiliationChanged,
+    /// superseded (4).
+    Superseded,
+    /// cessationOfOperation (5).
+    CessationOfOperation,
+    /// certificateHold (6).
+    CertificateHold,
+}
+
+impl Reason {
+    /// Every reason with its RFC 5280 / openssl name.
+    pub const ALL: [(Reason, &'static str); 7] = [
+        (Reason::Unspecified, "unspecified"),
+        (Reason::KeyCompromise, "keyCompromise"),
+        (Reason::CaCompromise, "CACompromise"),
+        (Reason::AffiliationChanged, "affiliationChanged"),
+        (Reason::Superseded, "superseded"),
+        (Reason::CessationOfOperation, "cessationOfOperation"),
+        (Reason::CertificateHold, "certificateHold"),
+    ];
+
+    /// The CRLReason code.
+    pub fn code(self) -> u8 {
+        match self {
+            Reason::Unspecified => 0,
+            Reason::KeyCompromise => 1,
+            Reason::CaCompromise => 2,
+            Reason::AffiliationChanged => 3,
+            Reason::Superseded => 4,
+            Reason::CessationOfOperation => 5,
+            Reason::CertificateHold => 6,
+        }
+    }
+
+    /// From a CRLReason code.
+    pub fn from_code(c: u8) -> Option<Reason> {
+        Reason::ALL.iter().map(|(r, _)| *r).find(|r| r.code() == c)
+    }
+
+    /// The openssl name (`keyCompromise` …).
+    pub fn name(self) -> &'static str {
+        Reason::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("unspecified")
+    }
+
+    /// Parses a name, case-insensitively.
+    pub fn parse(s: &str) -> Result<Reason> {
+        Reason::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(r, _)| *r)
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    format!("revocation reason {s:?}"),
+                    "unknown; use unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation or certificateHold",
+                )
+            })
+    }
+}
+
+/// One issued certificate as the store keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertRecord {
+    /// The serial number.
+    #[serde(serialize_with = "ser_serial")]
+    pub serial: Serial,
+    /// Subject in OpenSSL one-line form.
+    pub subject: String,
+    /// The subject's CN, if any.
+    pub cn: Option<String>,
+    /// subjectAltNames in OpenSSL notation.
+    pub sans: Vec<String>,
+    /// The profile it was issued under (`imported` for certificates taken over from openssl).
+    pub profile: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// Revocation time, Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// Revocation reason.
+    pub reason: Option<Reason>,
+    /// The certificate, DER (may be empty for records imported without the certificate file).
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+fn ser_serial<S: serde::Serializer>(s: &Serial, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.hex())
+}
+
+/// One entry of a CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// The serial number.
+    pub serial: Serial,
+    /// When, Unix seconds.
+    pub revoked_at: i64,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Which records [`Store::list`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    /// Not revoked and not expired.
+    Valid,
+    /// Revoked.
+    Revoked,
+    /// Expired and not revoked.
+    Expired,
+    /// Everything.
+    #[default]
+    All,
+}
+
+/// State of the last CRL, for staleness warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrlState {
+    /// The last CRL number issued.
+    pub number: u64,
+    /// Its thisUpdate, Unix seconds.
+    pub this_update: i64,
+    /// Its nextUpdate, Unix seconds.
+    pub next_update: i64,
+}
+
+/// The CA's persistent record. Every method is one transaction.
+pub trait Store: Send {
+    /// Inserts certificates in one transaction. A serial already present makes the whole call
+    /// fail with [`crate::Error::Invalid`] naming it, inserting nothing; callers retry with new
+    /// serials (random 126-bit serials make this practically impossible, but it is checked).
+    fn insert(&mut self, records: &[CertRecord]) -> Result<()>;
+    /// True when the serial is recorded.
+    fn contains(&self, serial: &Serial) -> Result<bool>;
+    /// One record.
+    fn get(&self, serial: &Serial) -> Result<Option<CertRecord>>;
+    /// Marks a certificate revoked; unknown or already revoked serials are errors.
+    fn revoke(&mut self, serial: &Serial, at: i64, reason: Reason) -> Result<()>;
+    /// Reserves the next CRL number and returns it with every revoked entry, atomically.
+    fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)>;
+    /// Records the validity of the CRL just issued under `number`.
+    fn finish_crl(&mut self, state: CrlState) -> Result<()>;
+    /// The last CRL's state, if any was issued.
+    fn crl_state(&self) -> Result<Option<CrlState>>;
+    /// Records matching `filter`, optionally only those expiring before `expiring_before`.
+    fn list(
+        &self,
+        filter: StatusFilter,
+        now: i64,
+        expiring_before: Option<i64>,
+    ) -> Result<Vec<CertRecord>>;
+    /// Counts of (all, revoked) records.
+    fn counts(&self) -> Result<(u64, u64)>;
+    /// Sets the next CRL number to at least `n` (used by import to continue numbering).
+    fn set_min_crl_number(&mut self, n: u64) -> Result<()>;
+}

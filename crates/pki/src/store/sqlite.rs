@@ -1,0 +1,400 @@
+//! SQLite backend: WAL, `synchronous=FULL`, every change in an `IMMEDIATE` transaction, a busy
+//! timeout so that concurrent `mtls` processes queue instead of failing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{CertRecord, CrlState, Reason, RevokedEntry, StatusFilter, Store};
+use crate::error::{Error, Result};
+use crate::serial::Serial;
+
+/// The schema version this code writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE certs (
+    serial      TEXT PRIMARY KEY,
+    subject     TEXT NOT NULL,
+    cn          TEXT,
+    sans        TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    not_before  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    revoked_at  INTEGER,
+    reason      INTEGER,
+    der         BLOB NOT NULL
+);
+CREATE INDEX certs_revoked ON certs(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX certs_not_after ON certs(not_after);
+";
+
+/// The SQLite store of one CA.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Creates a new store at `path`; fails if one exists.
+    pub fn create(path: &Path) -> Result<SqliteStore> {
+        if path.exists() {
+            return Err(Error::Store {
+                path: path.into(),
+                detail: "already exists".into(),
+            });
+        }
+        let mut s = Self::connect(path)?;
+        let tx = s
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(path, e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1), ('crl_number', '0')",
+            params![SCHEMA_VERSION.to_string()],
+        )
+        .map_err(|e| db_err(path, e))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| db_err(path, e))?;
+        tx.commit().map_err(|e| db_err(path, e))?;
+        Ok(s)
+    }
+
+    /// Opens an existing store, checking its schema version.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if !path.exists() {
+            return Err(Error::Store {
+                path: path.into(),
+                detail: "missing (is this a CA directory?)".into(),
+            });
+        }
+        let s = Self::connect(path)?;
+        let v: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| s.err(e))?;
+        if v != SCHEMA_VERSION {
+            return Err(Error::Store {
+                path: path.into(),
+                detail: format!(
+                    "schema version {v}, this mtls reads version {SCHEMA_VERSION}; use a matching mtls release"
+                ),
+            });
+        }
+        Ok(s)
+    }
+
+    fn connect(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(|e| db_err(path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.into(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_err(&self.path, e)
+    }
+
+    /// Runs `PRAGMA integrity_check`, returning its first line (`ok` when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .map(|v| v.and_then(|s| s.parse().ok()))
+    }
+}
+
+fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Store {
+        path: path.into(),
+        detail: e.to_string(),
+    }
+}
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
+    let serial: String = r.get(0)?;
+    let sans: String = r.get(3)?;
+    let reason: Option<u8> = r.get(8)?;
+    Ok(CertRecord {
+        serial: serial.parse().unwrap_or_else(|_| Serial::from_bytes(&[])),
+        subject: r.get(1)?,
+        cn: r.get(2)?,
+        sans: if sans.is_empty() {
+            Vec::new()
+        } else {
+            sans.split('\n').map(str::to_owned).collect()
+        },
+        profile: r.get(4)?,
+        not_before: r.get(5)?,
+        not_after: r.get(6)?,
+        revoked_at: r.get(7)?,
+        reason: reason.and_then(Reason::from_code),
+        der: r.get(9)?,
+    })
+}
+
+const COLUMNS: &str =
+    "serial, subject, cn, sans, profile, not_before, not_after, revoked_at, reason, der";
+
+impl Store for SqliteStore {
+    fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO certs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))
+                .map_err(|e| db_err(&path, e))?;
+            for r in records {
+                let res = stmt.execute(params![
+                    r.serial.hex(),
+                    r.subject,
+                    r.cn,
+                    r.sans.join("\n"),
+                    r.profile,
+                    r.not_before,
+                    r.not_after,
+                    r.revoked_at,
+                    r.reason.map(Reason::code),
+                    r.der,
+                ]);
+                match res {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(f, _))
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        return Err(Error::invalid(
+                            format!("serial {}", r.serial),
+                            "is already in the store (duplicate serial); nothing was recorded",
+                        ));
+                    }
+                    Err(e) => return Err(db_err(&path, e)),
+                }
+            }
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
+    fn contains(&self, serial: &Serial) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM certs WHERE serial = ?1",
+                [serial.hex()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    fn get(&self, serial: &Serial) -> Result<Option<CertRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM certs WHERE serial = ?1"),
+                [serial.hex()],
+                row_to_record,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn revoke(&mut self, serial: &Serial, at: i64, reason: Reason) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let cur: Option<(Option<i64>, Option<u8>)> = tx
+            .query_row(
+                "SELECT revoked_at, reason FROM certs WHERE serial = ?1",
+                [serial.hex()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| db_err(&path, e))?;
+        match cur {
+            None => {
+                return Err(Error::UnknownSerial {
+                    serial: serial.hex(),
+                });
+            }
+            Some((Some(when), reason)) => {
+                return Err(Error::AlreadyRevoked {
+                    serial: serial.hex(),
+                    revoked_at: crate::time::rfc3339(when),
+                    reason: reason
+                        .and_then(Reason::from_code)
+                        .unwrap_or(Reason::Unspecified)
+                        .name()
+                        .into(),
+                });
+            }
+            Some((None, _)) => {}
+        }
+        tx.execute(
+            "UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1",
+            params![serial.hex(), at, reason.code()],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
+    fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let n = Self::meta_u64(&tx, "crl_number")
+            .map_err(|e| db_err(&path, e))?
+            .unwrap_or(0)
+            + 1;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_number', ?1)",
+            [n.to_string()],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        let mut entries = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT serial, revoked_at, reason FROM certs WHERE revoked_at IS NOT NULL",
+                )
+                .map_err(|e| db_err(&path, e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<u8>>(2)?,
+                    ))
+                })
+                .map_err(|e| db_err(&path, e))?;
+            for row in rows {
+                let (s, at, reason) = row.map_err(|e| db_err(&path, e))?;
+                let serial = s.parse().map_err(|_| Error::Store {
+                    path: path.clone(),
+                    detail: format!("corrupt serial {s:?} in the store"),
+                })?;
+                entries.push(RevokedEntry {
+                    serial,
+                    revoked_at: at,
+                    reason: reason
+                        .and_then(Reason::from_code)
+                        .unwrap_or(Reason::Unspecified),
+                });
+            }
+        }
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok((n, entries))
+    }
+
+    fn finish_crl(&mut self, state: CrlState) -> Result<()> {
+        let value = format!(
+            "{} {} {}",
+            state.number, state.this_update, state.next_update
+        );
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_state', ?1)",
+                [value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn crl_state(&self) -> Result<Option<CrlState>> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'crl_state'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(v.and_then(|v| {
+            let mut it = v.split(' ').map(|p| p.parse::<i64>().ok());
+            Some(CrlState {
+                number: u64::try_from(it.next()??).ok()?,
+                this_update: it.next()??,
+                next_update: it.next()??,
+            })
+        }))
+    }
+
+    fn list(
+        &self,
+        filter: StatusFilter,
+        now: i64,
+        expiring_before: Option<i64>,
+    ) -> Result<Vec<CertRecord>> {
+        let cond = match filter {
+            StatusFilter::Valid => "revoked_at IS NULL AND not_after >= ?1",
+            StatusFilter::Revoked => "revoked_at IS NOT NULL AND ?1 = ?1",
+            StatusFilter::Expired => "revoked_at IS NULL AND not_after < ?1",
+            StatusFilter::All => "?1 = ?1",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certs WHERE {cond} AND not_after <= ?2 ORDER BY not_after, serial"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![now, expiring_before.unwrap_or(i64::MAX)],
+                row_to_record,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn counts(&self) -> Result<(u64, u64)> {
+        self.conn
+            .query_row("SELECT COUNT(*), COUNT(revoked_at) FROM certs", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_min_crl_number(&mut self, n: u64) -> Result<()> {
+        let cur = Self::meta_u64(&self.conn, "crl_number")
+            .map_err(|e| self.err(e))?
+            .unwrap_or(0);
+        if n > cur {
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_number', ?1)",
+                    [n.to_string()],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}

@@ -120,6 +120,23 @@ enum CaCmd {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Take over an `openssl ca` directory (cacert.pem, private/cakey.pem, index.txt, serial,
+    /// crlnumber, newcerts/) into a new mtls CA at --dir. The CA key's passphrase is kept.
+    ImportOpenssl {
+        /// The openssl CA directory (openssl's `dir`, e.g. ./demoCA).
+        openssl_dir: PathBuf,
+        /// openssl.cnf, to find the files and take the policy from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write this CA as an `openssl ca` directory (openssl.cnf, index.txt, newcerts/ …).
+    ExportOpenssl {
+        /// The directory to create (must be new or empty).
+        out_dir: PathBuf,
+        /// Write index.txt but not newcerts/ (for very large CAs).
+        #[arg(long)]
+        index_only: bool,
+    },
     /// List issued certificates.
     List {
         /// valid, revoked, expired or all.
@@ -401,6 +418,57 @@ pub fn run(args: CaArgs) -> Result<()> {
                 out_file
                     .map(|f| format!(", {}", f.display()))
                     .unwrap_or_default()
+            );
+            Ok(())
+        }
+        CaCmd::ImportOpenssl {
+            openssl_dir,
+            config,
+        } => {
+            let what = "the openssl CA key";
+            let pass = Source {
+                file: pass_file,
+                env: "MTLS_CA_PASSPHRASE",
+                what,
+                flag: "--passphrase-file",
+            };
+            // Ask only if the key is encrypted (the import reads it to find out).
+            let attempt = mtls_pki::openssl::import(&openssl_dir, config.as_deref(), &dir, None);
+            let (ca, report) = match attempt {
+                Err(mtls_pki::Error::PassphraseRequired { .. }) => {
+                    let p = pass.get(false)?;
+                    mtls_pki::openssl::import(&openssl_dir, config.as_deref(), &dir, Some(&p))?
+                }
+                other => other?,
+            };
+            for n in &report.notes {
+                out::note(n);
+            }
+            println!(
+                "imported {} from {} into {}: {} valid, {} revoked, {} expired ({} with certificate files); next CRL number {}",
+                ca.subject(),
+                openssl_dir.display(),
+                dir.display(),
+                report.valid,
+                report.revoked,
+                report.expired,
+                report.with_certificate,
+                report.next_crl_number
+            );
+            Ok(())
+        }
+        CaCmd::ExportOpenssl {
+            out_dir,
+            index_only,
+        } => {
+            let mut ca = open(&dir, pass_file, false)?;
+            let r = mtls_pki::openssl::export(&mut ca, &out_dir, index_only)?;
+            println!(
+                "exported {} record(s), {} certificate(s) to {}; try: cd {} && openssl ca -config openssl.cnf -gencrl -out crl.pem",
+                r.records,
+                r.certificates,
+                out_dir.display(),
+                out_dir.display()
             );
             Ok(())
         }

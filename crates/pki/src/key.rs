@@ -298,16 +298,71 @@ impl PrivateKey {
     }
 
     fn from_der(der: &PrivateKeyDer<'_>, what: &str) -> Result<Self> {
-        // rcgen picks the algorithm; for PKCS#8 it tries each known one.
-        let pair = KeyPair::try_from(der).map_err(|e| {
+        let bad = |e: rcgen::Error| {
             Error::decode(
                 what,
                 "private key",
                 format!("{e} (supported: EC P-256/P-384, Ed25519, RSA)"),
             )
-        })?;
+        };
+        // rcgen picks the algorithm; for PKCS#8 it tries each known one.
+        let pair = KeyPair::try_from(der).map_err(bad)?;
+        // Keep every key as PKCS#8 internally, so that it is written back as PKCS#8.
+        let alg_id: &[u8] = match der {
+            PrivateKeyDer::Pkcs8(_) => return Ok(PrivateKey { pair }),
+            PrivateKeyDer::Pkcs1(_) => &RSA_ALG_ID,
+            _ if pair.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 => &EC_P256_ALG_ID,
+            _ if pair.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 => &EC_P384_ALG_ID,
+            _ => {
+                return Err(Error::UnsupportedKey {
+                    what: what.into(),
+                    detail: "a SEC1 key on an unsupported curve".into(),
+                });
+            }
+        };
+        let inner = der.secret_der();
+        let mut body = Zeroizing::new(vec![0x02, 0x01, 0x00]);
+        body.extend_from_slice(alg_id);
+        body.extend_from_slice(&der_tlv(0x04, inner));
+        let pkcs8 = Zeroizing::new(der_tlv(0x30, &body));
+        let pair = KeyPair::try_from(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            pkcs8.as_slice(),
+        )))
+        .map_err(bad)?;
         Ok(PrivateKey { pair })
     }
+}
+
+/// AlgorithmIdentifier rsaEncryption, NULL.
+const RSA_ALG_ID: [u8; 15] = [
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+/// AlgorithmIdentifier id-ecPublicKey, prime256v1.
+const EC_P256_ALG_ID: [u8; 21] = [
+    0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+    0xce, 0x3d, 0x03, 0x01, 0x07,
+];
+/// AlgorithmIdentifier id-ecPublicKey, secp384r1.
+const EC_P384_ALG_ID: [u8; 18] = [
+    0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04,
+    0x00, 0x22,
+];
+
+/// One DER TLV with a definite length.
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 #[cfg(test)]

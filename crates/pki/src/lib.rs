@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod key;
 pub mod legacy;
 pub mod name;
+pub mod openssl;
 pub mod pemutil;
 pub mod san;
 

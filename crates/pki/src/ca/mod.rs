@@ -172,11 +172,31 @@ impl CertificateAuthority {
                 (issued.der, pem)
             }
         };
-        // An intermediate's policy compares against its own subject, which the parent may have
-        // rewritten; the configuration is the same either way.
         config.ca.key_type = opts.key_type;
-        let info = ca_cert_info(&cert_der, "the new CA certificate")?;
+        Self::create(dir, key, cert_der, chain_pem, config, opts.passphrase)
+    }
 
+    /// Writes a new CA directory from its parts (used by `init` and by openssl import).
+    ///
+    /// If a write fails, files already written are removed, so no half-made CA is left behind.
+    pub(crate) fn create(
+        dir: &Path,
+        key: PrivateKey,
+        cert_der: Vec<u8>,
+        chain_pem: String,
+        config: Config,
+        passphrase: Option<&[u8]>,
+    ) -> Result<CertificateAuthority> {
+        if Self::exists(dir) {
+            return Err(Error::CaExists { dir: dir.into() });
+        }
+        let info = ca_cert_info(&cert_der, "the CA certificate")?;
+        if key.public_key_der() != info.spki_der {
+            return Err(Error::invalid(
+                "CA key",
+                "does not belong to the CA certificate (the public keys differ)",
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut written: Vec<PathBuf> = Vec::new();
         let result = (|| -> Result<Box<dyn Store>> {
@@ -185,7 +205,7 @@ impl CertificateAuthority {
             let store = SqliteStore::create(&db)?;
             let key_path = dir.join(files::KEY);
             written.push(key_path.clone());
-            key.write(&key_path, opts.passphrase, false)?;
+            key.write(&key_path, passphrase, false)?;
             let cert_path = dir.join(files::CERT);
             written.push(cert_path.clone());
             let cert_pem = pemutil::encode("CERTIFICATE", &cert_der);

@@ -176,8 +176,12 @@ pub trait Store: Send {
         now: i64,
         expiring_before: Option<i64>,
     ) -> Result<Vec<CertRecord>>;
+    /// Calls `f` for every record in serial order, streaming (for exports of millions).
+    fn for_each(&self, f: &mut dyn FnMut(CertRecord) -> Result<()>) -> Result<()>;
     /// Counts of (all, revoked) records.
     fn counts(&self) -> Result<(u64, u64)>;
+    /// The last CRL number reserved by [`Store::begin_crl`] (or set by import); 0 when none.
+    fn last_crl_number(&self) -> Result<u64>;
     /// Sets the next CRL number to at least `n` (used by import to continue numbering).
     fn set_min_crl_number(&mut self, n: u64) -> Result<()>;
 }

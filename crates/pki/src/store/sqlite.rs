@@ -375,12 +375,30 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    fn for_each(&self, f: &mut dyn FnMut(CertRecord) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM certs ORDER BY serial"))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], row_to_record).map_err(|e| self.err(e))?;
+        for row in rows {
+            f(row.map_err(|e| self.err(e))?)?;
+        }
+        Ok(())
+    }
+
     fn counts(&self) -> Result<(u64, u64)> {
         self.conn
             .query_row("SELECT COUNT(*), COUNT(revoked_at) FROM certs", [], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })
             .map_err(|e| self.err(e))
+    }
+
+    fn last_crl_number(&self) -> Result<u64> {
+        Ok(Self::meta_u64(&self.conn, "crl_number")
+            .map_err(|e| self.err(e))?
+            .unwrap_or(0))
     }
 
     fn set_min_crl_number(&mut self, n: u64) -> Result<()> {

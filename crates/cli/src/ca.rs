@@ -297,12 +297,17 @@ pub fn run(args: CaArgs) -> Result<()> {
             let bar = progress(requests.len());
             let issued = ca.sign(requests, &|n| bar.set_position(n as u64))?;
             bar.finish_and_clear();
-            for (cert, target) in issued.iter().zip(&targets) {
+            for cert in &issued {
                 for n in &cert.notes {
                     out::note(&format!("{}: {n}", cert.what));
                 }
-                fsutil::write_atomic(target, cert.pem.as_bytes(), fsutil::Mode::Public, false)?;
             }
+            let files: Vec<(&Path, &[u8])> = targets
+                .iter()
+                .zip(&issued)
+                .map(|(t, c)| (t.as_path(), c.pem.as_bytes()))
+                .collect();
+            fsutil::write_many_atomic(&files, fsutil::Mode::Public, false)?;
             if let [one] = issued.as_slice() {
                 println!(
                     "signed {} serial {} until {} -> {}",

@@ -2,7 +2,8 @@
 //!
 //! Keys ([`key`]), names ([`name`]), subjectAltNames ([`san`]), requests ([`csr`]), the DN policy
 //! ([`policy`]), certificate profiles ([`profile`]), the CA itself ([`ca`]) with its transactional
-//! store ([`store`]), revocation and CRLs ([`crl`]). This crate knows nothing of sockets.
+//! store ([`store`]), revocation and CRLs ([`crl`]); [`show`] decodes any certificate, request or
+//! CRL for display. This crate knows nothing of sockets.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -15,6 +16,8 @@ pub mod name;
 pub mod openssl;
 pub mod pemutil;
 pub mod san;
+/// `mtls cert show`: every field of a certificate, chain, request or CRL, decoded for text or JSON.
+pub mod show;
 
 pub use error::{Error, Result};
 pub use key::{KeyType, PrivateKey};

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+mod cert;
 mod keys;
 mod out;
 mod pass;
@@ -24,6 +25,11 @@ struct Cli {
 enum Cmd {
     /// Run a certificate authority: init, sign, issue, revoke, crl, list, import/export openssl.
     Ca(ca::CaArgs),
+    /// Inspect certificates, chains, requests and CRLs.
+    Cert {
+        #[command(subcommand)]
+        cmd: cert::CertCmd,
+    },
     /// Private keys.
     Key {
         #[command(subcommand)]
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Ca(args) => ca::run(args),
+        Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Key { cmd } => keys::run_key(cmd),
         Cmd::Csr { cmd } => keys::run_csr(cmd),
     };

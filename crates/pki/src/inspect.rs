@@ -17,7 +17,7 @@ pub fn describe(spki: &SubjectPublicKeyInfo<'_>) -> String {
     let alg = spki.algorithm.algorithm.to_id_string();
     match alg.as_str() {
         "1.2.840.113549.1.1.1" => match spki.parsed() {
-            Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+            Ok(PublicKey::RSA(rsa)) => format!("RSA {}", modulus_bits(rsa.modulus)),
             _ => "RSA (malformed)".into(),
         },
         "1.2.840.10045.2.1" => {
@@ -45,7 +45,7 @@ pub fn describe(spki: &SubjectPublicKeyInfo<'_>) -> String {
 pub fn rsa_bits(spki_der: &[u8]) -> Option<usize> {
     let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
     match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
+        Ok(PublicKey::RSA(rsa)) => Some(modulus_bits(rsa.modulus)),
         _ => None,
     }
 }
@@ -66,4 +66,23 @@ pub fn cert_serial(data: &[u8], what: &str) -> crate::Result<crate::Serial> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&block.der)
         .map_err(|e| crate::Error::decode(what, "certificate", e))?;
     Ok(crate::Serial::from_bytes(cert.raw_serial()))
+}
+
+/// The exact bit length of a big-endian modulus (x509-parser's `key_size` rounds to bytes).
+pub fn modulus_bits(modulus: &[u8]) -> usize {
+    let m: &[u8] = match modulus.iter().position(|&b| b != 0) {
+        Some(i) => &modulus[i..],
+        None => return 0,
+    };
+    (m.len() - 1) * 8 + (8 - m[0].leading_zeros() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn modulus_bits_counts_exactly() {
+        assert_eq!(super::modulus_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(super::modulus_bits(&[0x7f, 0x00]), 15);
+        assert_eq!(super::modulus_bits(&[0x00]), 0);
+    }
 }

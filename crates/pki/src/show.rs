@@ -438,8 +438,7 @@ fn key_info(spki: &SubjectPublicKeyInfo<'_>) -> KeyInfo {
             if let Some(rsa) = verify::rsa_key(spki) {
                 k.bits = verify::rsa_bits(&rsa);
                 k.rsa_exponent = rsa.try_exponent().ok();
-                // inspect::describe takes x509-parser's size, which is off for moduli whose top
-                // byte is below 0x80 (a 2047-bit key shows as 2040), and does not know RSA-PSS.
+                // inspect::describe does not know RSA-PSS keys; name the family here.
                 if let Some(bits) = k.bits {
                     let family = if oid.ends_with(".10") {
                         "RSA-PSS"

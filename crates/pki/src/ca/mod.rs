@@ -387,11 +387,10 @@ impl CertificateAuthority {
             }
             Some(_) => {}
             None => {
-                let (_, revoked) = self.store.counts()?;
-                if revoked > 0 {
-                    w.push(format!(
-                        "{revoked} certificate(s) are revoked but no CRL was issued; run `mtls ca crl`"
-                    ));
+                if self.store.any_revoked()? {
+                    w.push(
+                        "certificates are revoked but no CRL was issued yet; run `mtls ca crl`".into(),
+                    );
                 }
             }
         }

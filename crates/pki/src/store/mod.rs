@@ -178,6 +178,8 @@ pub trait Store: Send {
     ) -> Result<Vec<CertRecord>>;
     /// Calls `f` for every record in serial order, streaming (for exports of millions).
     fn for_each(&self, f: &mut dyn FnMut(CertRecord) -> Result<()>) -> Result<()>;
+    /// True when at least one certificate is revoked (an indexed probe, not a count).
+    fn any_revoked(&self) -> Result<bool>;
     /// Counts of (all, revoked) records.
     fn counts(&self) -> Result<(u64, u64)>;
     /// The last CRL number reserved by [`Store::begin_crl`] (or set by import); 0 when none.

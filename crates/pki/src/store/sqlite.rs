@@ -387,6 +387,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn any_revoked(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM certs WHERE revoked_at IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     fn counts(&self) -> Result<(u64, u64)> {
         self.conn
             .query_row("SELECT COUNT(*), COUNT(revoked_at) FROM certs", [], |r| {

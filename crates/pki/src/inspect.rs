@@ -86,3 +86,13 @@ mod tests {
         assert_eq!(super::modulus_bits(&[0x00]), 0);
     }
 }
+
+/// The subject key identifier mtls puts in certificates: RFC 7093 section 2 method 1, the
+/// leftmost 160 bits of the SHA-256 of the subjectPublicKey BIT STRING's value (a method linters
+/// such as pkilint recognise, unlike a hash of the whole SubjectPublicKeyInfo).
+pub fn key_id(spki_der: &[u8]) -> Option<Vec<u8>> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki.subject_public_key.data);
+    Some(digest.as_ref()[..20].to_vec())
+}

@@ -255,6 +255,9 @@ impl CertificateAuthority {
         params.not_before = not_before;
         params.not_after = not_after;
         profile.apply(&mut params, &r.profile)?;
+        if let Some(id) = inspect::key_id(&r.spki_der) {
+            params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id);
+        }
         let subject_text = applied.subject.to_string();
         let san_text: Vec<String> = sans.iter().map(ToString::to_string).collect();
         Ok(Prepared {

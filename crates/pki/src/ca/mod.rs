@@ -148,6 +148,9 @@ impl CertificateAuthority {
                 params.not_before = now - ::time::Duration::seconds(issue::BACKDATE_SECS);
                 params.not_after = now + ::time::Duration::days(i64::from(opts.days));
                 Profile::root(opts.days).apply(&mut params, "root")?;
+                if let Some(id) = crate::inspect::key_id(&key.public_key_der()) {
+                    params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id);
+                }
                 let cert = params
                     .self_signed(key.key_pair())
                     .map_err(|e| Error::crypto("signing the CA certificate", e))?;

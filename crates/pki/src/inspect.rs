@@ -77,16 +77,6 @@ pub fn modulus_bits(modulus: &[u8]) -> usize {
     (m.len() - 1) * 8 + (8 - m[0].leading_zeros() as usize)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn modulus_bits_counts_exactly() {
-        assert_eq!(super::modulus_bits(&[0x00, 0x80, 0x00]), 16);
-        assert_eq!(super::modulus_bits(&[0x7f, 0x00]), 15);
-        assert_eq!(super::modulus_bits(&[0x00]), 0);
-    }
-}
-
 /// The subject key identifier mtls puts in certificates: RFC 7093 section 2 method 1, the
 /// leftmost 160 bits of the SHA-256 of the subjectPublicKey BIT STRING's value (a method linters
 /// such as pkilint recognise, unlike a hash of the whole SubjectPublicKeyInfo).
@@ -95,4 +85,14 @@ pub fn key_id(spki_der: &[u8]) -> Option<Vec<u8>> {
     let digest =
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki.subject_public_key.data);
     Some(digest.as_ref()[..20].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn modulus_bits_counts_exactly() {
+        assert_eq!(super::modulus_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(super::modulus_bits(&[0x7f, 0x00]), 15);
+        assert_eq!(super::modulus_bits(&[0x00]), 0);
+    }
 }

@@ -1,0 +1,403 @@
+//! What a socket needs to know: its own certificate and key, whom to trust, which CRLs to
+//! honour, how strictly to verify the peer, and protocol choices.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtls_verify::Crl;
+use rustls::SupportedCipherSuite;
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
+
+use crate::crls::CrlHandle;
+use crate::error::{Error, Result};
+
+/// How the peer's certificate is treated (QSslSocket::PeerVerifyMode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeerVerifyMode {
+    /// Do not ask for (server) or check (client) the peer's certificate.
+    VerifyNone,
+    /// Ask for and check it, report errors, but never fail the handshake because of them.
+    QueryPeer,
+    /// Require a valid certificate; errors fail the handshake unless ignored.
+    VerifyPeer,
+    /// VerifyPeer for clients, QueryPeer for servers (Qt's default).
+    #[default]
+    AutoVerifyPeer,
+}
+
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl std::str::FromStr for TlsVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .trim_start_matches("tls")
+            .trim_start_matches('v')
+        {
+            "1.2" | "12" => Ok(TlsVersion::Tls12),
+            "1.3" | "13" => Ok(TlsVersion::Tls13),
+            _ => Err(Error::config(
+                format!("TLS version {s:?}"),
+                "use 1.2 or 1.3 (older versions are not supported)",
+            )),
+        }
+    }
+}
+
+/// A socket's configuration (QSslConfiguration). Cheap to clone: certificates and keys are
+/// shared, and the CRL set is a [`CrlHandle`] that every clone sees reloaded.
+#[derive(Clone, Debug)]
+pub struct SslConfiguration {
+    pub(crate) certified_key: Option<Arc<CertifiedKey>>,
+    pub(crate) local_chain: Vec<CertificateDer<'static>>,
+    pub(crate) ca_certificates: Vec<CertificateDer<'static>>,
+    pub(crate) crls: CrlHandle,
+    pub(crate) verify_mode: PeerVerifyMode,
+    pub(crate) verify_depth: usize,
+    pub(crate) verify_name: Option<String>,
+    pub(crate) min_version: TlsVersion,
+    pub(crate) max_version: TlsVersion,
+    pub(crate) cipher_suites: Option<Vec<SupportedCipherSuite>>,
+    pub(crate) alpn: Vec<Vec<u8>>,
+    pub(crate) handshake_timeout: Duration,
+}
+
+impl Default for SslConfiguration {
+    fn default() -> Self {
+        SslConfiguration {
+            certified_key: None,
+            local_chain: Vec::new(),
+            ca_certificates: Vec::new(),
+            crls: CrlHandle::default(),
+            verify_mode: PeerVerifyMode::AutoVerifyPeer,
+            verify_depth: mtls_verify::DEFAULT_MAX_DEPTH,
+            verify_name: None,
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+            cipher_suites: None,
+            alpn: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::File {
+            path: path.display().to_string(),
+            source: e,
+        })
+}
+
+pub(crate) fn provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+impl SslConfiguration {
+    /// A configuration with Qt's defaults: AutoVerifyPeer, TLS 1.2–1.3, 10 s handshake timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets our certificate chain (leaf first) and private key from PEM or DER files. The key
+    /// may be PKCS#8 (encrypted with `passphrase`), PKCS#1 or SEC1.
+    pub fn set_local_certificate_files(
+        &mut self,
+        chain: &Path,
+        key: &Path,
+        passphrase: Option<&[u8]>,
+    ) -> Result<&mut Self> {
+        let certs = mtls_verify::load_certificates(&read(chain)?, &chain.display().to_string())
+            .map_err(|e| Error::config(chain.display().to_string(), e.to_string()))?;
+        let key = load_private_key(&read(key)?, passphrase, &key.display().to_string())?;
+        self.set_local_certificate(certs, key)
+    }
+
+    /// Sets our certificate chain (leaf first) and private key.
+    pub fn set_local_certificate(
+        &mut self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<&mut Self> {
+        if chain.is_empty() {
+            return Err(Error::config("local certificate", "the chain is empty"));
+        }
+        let ck = CertifiedKey::from_der(chain.clone(), key, &provider()).map_err(|e| {
+            Error::config(
+                "local certificate",
+                format!("the private key does not fit the certificate or is unsupported: {e}"),
+            )
+        })?;
+        self.certified_key = Some(Arc::new(ck));
+        self.local_chain = chain;
+        Ok(self)
+    }
+
+    /// Our certificate chain.
+    pub fn local_certificate_chain(&self) -> &[CertificateDer<'static>] {
+        &self.local_chain
+    }
+
+    /// Adds trusted CA certificates from a PEM or DER file.
+    pub fn add_ca_certificates_file(&mut self, path: &Path) -> Result<&mut Self> {
+        let certs = mtls_verify::load_certificates(&read(path)?, &path.display().to_string())
+            .map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+        self.ca_certificates.extend(certs);
+        Ok(self)
+    }
+
+    /// Replaces the trusted CA certificates.
+    pub fn set_ca_certificates(&mut self, certs: Vec<CertificateDer<'static>>) -> &mut Self {
+        self.ca_certificates = certs;
+        self
+    }
+
+    /// Adds one trusted CA certificate.
+    pub fn add_ca_certificate(&mut self, cert: CertificateDer<'static>) -> &mut Self {
+        self.ca_certificates.push(cert);
+        self
+    }
+
+    /// Adds the operating system's trusted roots (Debian's `/etc/ssl/certs/ca-certificates.crt`
+    /// or `$SSL_CERT_FILE`).
+    pub fn add_system_ca_certificates(&mut self) -> Result<&mut Self> {
+        let path = std::env::var_os("SSL_CERT_FILE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+        self.add_ca_certificates_file(&path)
+    }
+
+    /// The trusted CA certificates.
+    pub fn ca_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.ca_certificates
+    }
+
+    /// The CRL set: add files, swap them at run time, reload them (see [`CrlHandle`]).
+    pub fn crls(&self) -> &CrlHandle {
+        &self.crls
+    }
+
+    /// Adds CRLs from a PEM or DER file (remembered for [`CrlHandle::reload`]).
+    pub fn add_crl_file(&mut self, path: &Path) -> Result<&mut Self> {
+        self.crls.add_file(path)?;
+        Ok(self)
+    }
+
+    /// Replaces the CRLs.
+    pub fn set_crls(&mut self, crls: Vec<Crl>) -> &mut Self {
+        self.crls.set(crls);
+        self
+    }
+
+    /// Sets the peer verify mode.
+    pub fn set_peer_verify_mode(&mut self, mode: PeerVerifyMode) -> &mut Self {
+        self.verify_mode = mode;
+        self
+    }
+
+    /// The peer verify mode.
+    pub fn peer_verify_mode(&self) -> PeerVerifyMode {
+        self.verify_mode
+    }
+
+    /// The longest chain accepted (certificates, leaf and anchor included).
+    pub fn set_peer_verify_depth(&mut self, depth: usize) -> &mut Self {
+        self.verify_depth = depth.max(1);
+        self
+    }
+
+    /// The name the peer's certificate must carry (instead of the host connected to); for a
+    /// server, a name its clients' certificates must carry.
+    pub fn set_peer_verify_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.verify_name = Some(name.into());
+        self
+    }
+
+    /// Allowed protocol versions (TLS 1.2 at the lowest).
+    pub fn set_protocol_range(&mut self, min: TlsVersion, max: TlsVersion) -> Result<&mut Self> {
+        if min > max {
+            return Err(Error::config(
+                "protocol range",
+                "the minimum is above the maximum",
+            ));
+        }
+        self.min_version = min;
+        self.max_version = max;
+        Ok(self)
+    }
+
+    /// Restricts cipher suites by name: rustls/IANA names (`TLS13_AES_128_GCM_SHA256`,
+    /// `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`) or OpenSSL names (`ECDHE-ECDSA-AES128-GCM-SHA256`,
+    /// `TLS_AES_128_GCM_SHA256`), separated by `:` or `,`.
+    pub fn set_cipher_suites(&mut self, list: &str) -> Result<&mut Self> {
+        let all = provider().cipher_suites;
+        let mut chosen = Vec::new();
+        for name in list
+            .split([':', ','])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let want = normalise_suite(name);
+            let suite = all
+                .iter()
+                .find(|s| normalise_suite(&format!("{:?}", s.suite())) == want)
+                .ok_or_else(|| {
+                    Error::config(
+                        format!("cipher suite {name:?}"),
+                        format!(
+                            "unknown; available: {}",
+                            all.iter()
+                                .map(|s| format!("{:?}", s.suite()))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            if !chosen.contains(suite) {
+                chosen.push(*suite);
+            }
+        }
+        if chosen.is_empty() {
+            return Err(Error::config("cipher suites", "the list is empty"));
+        }
+        self.cipher_suites = Some(chosen);
+        Ok(self)
+    }
+
+    /// Sets ALPN protocols, most preferred first.
+    pub fn set_alpn_protocols(&mut self, protocols: Vec<Vec<u8>>) -> &mut Self {
+        self.alpn = protocols;
+        self
+    }
+
+    /// How long a handshake may take.
+    pub fn set_handshake_timeout(&mut self, t: Duration) -> &mut Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// The handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    pub(crate) fn crypto_provider(&self) -> Arc<CryptoProvider> {
+        let mut p = provider();
+        if let Some(suites) = &self.cipher_suites {
+            p.cipher_suites = suites.clone();
+        }
+        Arc::new(p)
+    }
+
+    pub(crate) fn versions(&self) -> Vec<&'static rustls::SupportedProtocolVersion> {
+        let mut v = Vec::new();
+        if self.min_version <= TlsVersion::Tls13 && self.max_version >= TlsVersion::Tls13 {
+            v.push(&rustls::version::TLS13);
+        }
+        if self.min_version <= TlsVersion::Tls12 {
+            v.push(&rustls::version::TLS12);
+        }
+        v
+    }
+}
+
+fn normalise_suite(name: &str) -> String {
+    // OpenSSL TLS 1.3 names are IANA names; rustls prefixes TLS13_.
+    let n = name.trim().to_ascii_uppercase().replace('-', "_");
+    let n = n
+        .strip_prefix("TLS13_")
+        .map(|r| format!("TLS_{r}"))
+        .unwrap_or(n);
+    // OpenSSL TLS 1.2 names: ECDHE-ECDSA-AES128-GCM-SHA256 -> TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    if !n.starts_with("TLS_") {
+        let n = n.replace("AES128", "AES_128").replace("AES256", "AES_256");
+        let n = n.replace("CHACHA20_POLY1305", "CHACHA20_POLY1305_SHA256");
+        let mut parts = n.splitn(3, '_');
+        let kx = parts.next().unwrap_or_default();
+        let auth = parts.next().unwrap_or_default();
+        let rest = parts.next().unwrap_or_default();
+        return format!("TLS_{kx}_{auth}_WITH_{rest}");
+    }
+    n
+}
+
+/// Decodes a private key: PKCS#8 (plain or encrypted with `passphrase`), PKCS#1 or SEC1, PEM or DER.
+pub fn load_private_key(
+    data: &[u8],
+    passphrase: Option<&[u8]>,
+    what: &str,
+) -> Result<PrivateKeyDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    let text = std::str::from_utf8(data).unwrap_or("");
+    if let Some(start) = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let pem = &text[start..];
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
+            .map_err(|e| Error::config(what, format!("not a valid encrypted key: {e}")))?;
+        debug_assert_eq!(label, "ENCRYPTED PRIVATE KEY");
+        return decrypt(&der, passphrase, what);
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(Error::config(
+            what,
+            "legacy encrypted key (Proc-Type); convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEW",
+        ));
+    }
+    if text.contains("-----BEGIN") {
+        return PrivateKeyDer::from_pem_slice(data)
+            .map_err(|e| Error::config(what, format!("no usable private key: {e}")));
+    }
+    if pkcs8::EncryptedPrivateKeyInfoRef::try_from(data).is_ok() {
+        return decrypt(data, passphrase, what);
+    }
+    PrivateKeyDer::try_from(data.to_vec())
+        .map_err(|e| Error::config(what, format!("not a private key: {e}")))
+}
+
+fn decrypt(der: &[u8], passphrase: Option<&[u8]>, what: &str) -> Result<PrivateKeyDer<'static>> {
+    let pass = passphrase.ok_or_else(|| {
+        Error::config(
+            what,
+            "is encrypted: give its passphrase (--key-passphrase-file)",
+        )
+    })?;
+    let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
+        .map_err(|e| Error::config(what, format!("not a valid encrypted key: {e}")))?;
+    let doc = enc
+        .decrypt(pass)
+        .map_err(|_| Error::config(what, "wrong passphrase"))?;
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        doc.as_bytes().to_vec(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cipher_names_in_both_spellings() {
+        let mut c = SslConfiguration::new();
+        c.set_cipher_suites("TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256")
+            .unwrap();
+        assert_eq!(c.cipher_suites.as_ref().unwrap().len(), 2);
+        c.set_cipher_suites("TLS13_CHACHA20_POLY1305_SHA256,ECDHE-RSA-CHACHA20-POLY1305")
+            .unwrap();
+        assert_eq!(c.cipher_suites.as_ref().unwrap().len(), 2);
+        assert!(c.set_cipher_suites("RC4-MD5").is_err());
+        assert!("1.1".parse::<TlsVersion>().is_err());
+    }
+}

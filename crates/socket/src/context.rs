@@ -1,0 +1,190 @@
+//! A prepared configuration shared by many sockets: the verifier (rebuilt when the CRLs
+//! change), root hints, and session caches for resumption.
+
+use std::sync::{Arc, Mutex};
+
+use mtls_verify::{Purpose, RevocationMode, RevocationScope, Verifier};
+use rustls::client::{ClientSessionMemoryCache, ResolvesClientCert};
+use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DistinguishedName, ServerConfig, SignatureScheme};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::{PeerVerifyMode, SslConfiguration};
+use crate::error::{Error, Result};
+use crate::verify::{IgnorePolicy, OutcomeSlot, PeerVerifier};
+
+/// A configuration ready for handshakes. Build one per server (or share one among client
+/// sockets) so that sessions can be resumed and the verifier is built once per CRL generation.
+#[derive(Debug)]
+pub struct TlsContext {
+    config: SslConfiguration,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Mutex<Option<(u64, Arc<Verifier>)>>,
+    root_hints: Arc<Vec<DistinguishedName>>,
+    server_sessions: Arc<dyn StoresServerSessions>,
+    ticketer: Arc<dyn ProducesTickets>,
+    client_sessions: Arc<ClientSessionMemoryCache>,
+}
+
+impl TlsContext {
+    /// Prepares `config`.
+    pub fn new(config: SslConfiguration) -> Result<Arc<TlsContext>> {
+        let provider = config.crypto_provider();
+        let root_hints = config
+            .ca_certificates
+            .iter()
+            .filter_map(|c| {
+                X509Certificate::from_der(c)
+                    .ok()
+                    .map(|(_, x)| DistinguishedName::from(x.subject().as_raw().to_vec()))
+            })
+            .collect();
+        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| Error::config("session tickets", e.to_string()))?;
+        Ok(Arc::new(TlsContext {
+            config,
+            provider,
+            verifier: Mutex::new(None),
+            root_hints: Arc::new(root_hints),
+            server_sessions: rustls::server::ServerSessionMemoryCache::new(4096),
+            ticketer,
+            client_sessions: Arc::new(ClientSessionMemoryCache::new(256)),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SslConfiguration {
+        &self.config
+    }
+
+    /// The verifier for the current CRL generation.
+    pub fn verifier(&self) -> Result<Arc<Verifier>> {
+        let (crls, generation) = self.config.crls.snapshot();
+        let mut cached = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, v)) = cached.as_ref()
+            && *g == generation
+        {
+            return Ok(v.clone());
+        }
+        let mode = if crls.is_empty() {
+            RevocationMode {
+                scope: RevocationScope::Off,
+                ..RevocationMode::default()
+            }
+        } else {
+            RevocationMode {
+                scope: RevocationScope::EndEntity,
+                require_status: true,
+                allow_expired_crls: false,
+            }
+        };
+        let v = Verifier::new(self.config.ca_certificates.clone())
+            .map_err(|e| Error::config("CA certificates", e.to_string()))?
+            .crls(crls.iter().cloned())
+            .revocation(mode)
+            .max_depth(self.config.verify_depth);
+        let v = Arc::new(v);
+        *cached = Some((generation, v.clone()));
+        Ok(v)
+    }
+
+    fn peer_verifier(
+        &self,
+        server_side: bool,
+        host: Option<String>,
+        ignore: IgnorePolicy,
+    ) -> Result<(Arc<PeerVerifier>, OutcomeSlot)> {
+        let mode = match (self.config.verify_mode, server_side) {
+            (PeerVerifyMode::AutoVerifyPeer, true) => PeerVerifyMode::QueryPeer,
+            (PeerVerifyMode::AutoVerifyPeer, false) => PeerVerifyMode::VerifyPeer,
+            (m, _) => m,
+        };
+        let slot = OutcomeSlot::default();
+        let v = PeerVerifier {
+            verifier: self.verifier()?,
+            mode,
+            purpose: if server_side {
+                Purpose::ClientAuth
+            } else {
+                Purpose::ServerAuth
+            },
+            host: self.config.verify_name.clone().or(host),
+            ignore,
+            slot: slot.clone(),
+            algorithms: self.provider.signature_verification_algorithms,
+            root_hints: self.root_hints.clone(),
+            offer: mode != PeerVerifyMode::VerifyNone,
+            mandatory: mode == PeerVerifyMode::VerifyPeer,
+        };
+        Ok((Arc::new(v), slot))
+    }
+
+    /// A client configuration for one connection to `host`.
+    pub(crate) fn client_config(
+        &self,
+        host: Option<String>,
+        ignore: IgnorePolicy,
+    ) -> Result<(ClientConfig, OutcomeSlot)> {
+        let (v, slot) = self.peer_verifier(false, host, ignore)?;
+        let builder = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.config.versions())
+            .map_err(|e| Error::config("protocol versions", e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(v);
+        let mut cfg = match &self.config.certified_key {
+            Some(ck) => builder.with_client_cert_resolver(Arc::new(Fixed(ck.clone()))),
+            None => builder.with_no_client_auth(),
+        };
+        cfg.alpn_protocols = self.config.alpn.clone();
+        cfg.resumption = rustls::client::Resumption::store(self.client_sessions.clone());
+        Ok((cfg, slot))
+    }
+
+    /// A server configuration for one connection.
+    pub(crate) fn server_config(
+        &self,
+        ignore: IgnorePolicy,
+    ) -> Result<(ServerConfig, OutcomeSlot)> {
+        let ck = self.config.certified_key.clone().ok_or_else(|| {
+            Error::config(
+                "server",
+                "no local certificate and key configured (set_local_certificate_files)",
+            )
+        })?;
+        let (v, slot) = self.peer_verifier(true, None, ignore)?;
+        let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.config.versions())
+            .map_err(|e| Error::config("protocol versions", e.to_string()))?
+            .with_client_cert_verifier(v)
+            .with_cert_resolver(Arc::new(Fixed(ck)));
+        cfg.alpn_protocols = self.config.alpn.clone();
+        cfg.session_storage = self.server_sessions.clone();
+        cfg.ticketer = self.ticketer.clone();
+        Ok((cfg, slot))
+    }
+}
+
+/// Always the same certificate (no SNI-based choice).
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+impl ResolvesClientCert for Fixed {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.0.key.choose_scheme(sigschemes).map(|_| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}

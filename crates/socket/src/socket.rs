@@ -1,0 +1,534 @@
+//! [`SslSocket`]: one TLS connection, client or server, with an immediate or delayed handshake.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use mtls_verify::{IgnoreRule, SslError};
+use rustls::SupportedCipherSuite;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::context::TlsContext;
+use crate::error::{Error, Result, from_tls};
+use crate::event::{Event, SocketState, SslMode};
+use crate::io::{Counted, Shared};
+use crate::verify::{IgnorePolicy, OutcomeSlot};
+use crate::{SslConfiguration, TlsVersion};
+
+type Tcp = Counted<TcpStream>;
+
+enum Stream {
+    None,
+    Plain(Tcp),
+    Client(Box<tokio_rustls::client::TlsStream<Tcp>>),
+    Server(Box<tokio_rustls::server::TlsStream<Tcp>>),
+}
+
+/// A TCP socket that can become a TLS client or server (QSslSocket).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), mtls_socket::Error> {
+/// use mtls_socket::{SslConfiguration, SslSocket};
+/// use tokio::io::AsyncWriteExt;
+/// let mut cfg = SslConfiguration::new();
+/// cfg.add_ca_certificates_file("ca.crt".as_ref())?;
+/// cfg.set_local_certificate_files("client.crt".as_ref(), "client.key".as_ref(), None)?;
+/// let mut s = SslSocket::new(cfg)?;
+/// let mut events = s.events();
+/// s.enqueue(b"I am in!\n"); // sent encrypted as soon as the handshake ends
+/// s.connect_to_host_encrypted("server.example", 8443).await?;
+/// s.write_all(b"hello\n").await?;
+/// # Ok(()) }
+/// ```
+pub struct SslSocket {
+    ctx: Arc<TlsContext>,
+    shared: Arc<Shared>,
+    stream: Stream,
+    state: SocketState,
+    mode: SslMode,
+    ignore: IgnorePolicy,
+    peer_addr: Option<SocketAddr>,
+    peer_chain: Vec<CertificateDer<'static>>,
+    ssl_errors: Vec<SslError>,
+    protocol: Option<TlsVersion>,
+    cipher: Option<SupportedCipherSuite>,
+    alpn: Option<Vec<u8>>,
+    queued: Vec<u8>,
+    disconnected_emitted: bool,
+}
+
+impl std::fmt::Debug for SslSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SslSocket")
+            .field("state", &self.state)
+            .field("mode", &self.mode)
+            .field("peer", &self.peer_addr)
+            .finish()
+    }
+}
+
+impl SslSocket {
+    /// An unconnected socket with its own context.
+    pub fn new(config: SslConfiguration) -> Result<SslSocket> {
+        Ok(Self::with_context(TlsContext::new(config)?))
+    }
+
+    /// An unconnected socket sharing `ctx` (session cache, verifier) with others.
+    pub fn with_context(ctx: Arc<TlsContext>) -> SslSocket {
+        SslSocket {
+            ctx,
+            shared: Arc::new(Shared::default()),
+            stream: Stream::None,
+            state: SocketState::Unconnected,
+            mode: SslMode::Unencrypted,
+            ignore: IgnorePolicy::Nothing,
+            peer_addr: None,
+            peer_chain: Vec::new(),
+            ssl_errors: Vec::new(),
+            protocol: None,
+            cipher: None,
+            alpn: None,
+            queued: Vec::new(),
+            disconnected_emitted: false,
+        }
+    }
+
+    /// Wraps a connected TCP stream (plain, for a delayed handshake: STARTTLS).
+    pub fn from_tcp(stream: TcpStream, ctx: Arc<TlsContext>) -> SslSocket {
+        let mut s = Self::with_context(ctx);
+        s.peer_addr = stream.peer_addr().ok();
+        let _ = stream.set_nodelay(true);
+        s.stream = Stream::Plain(Counted {
+            inner: stream,
+            shared: s.shared.clone(),
+        });
+        s.state = SocketState::Connected;
+        s
+    }
+
+    /// The event stream. Events are only recorded from the first call on; a second call
+    /// replaces the first receiver.
+    pub fn events(&mut self) -> mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shared.set_sender(tx);
+        rx
+    }
+
+    fn set_state(&mut self, s: SocketState) {
+        if self.state != s {
+            self.state = s;
+            self.shared.emit(Event::StateChanged(s));
+        }
+    }
+
+    fn set_mode(&mut self, m: SslMode) {
+        if self.mode != m {
+            self.mode = m;
+            self.shared.emit(Event::ModeChanged(m));
+        }
+    }
+
+    /// Ignores every certificate error (they are still reported).
+    pub fn ignore_ssl_errors(&mut self) {
+        self.ignore = IgnorePolicy::All;
+    }
+
+    /// Continues the handshake only if every error found matches one of `expected` — by kind,
+    /// and by certificate when the rule names one.
+    pub fn ignore_ssl_errors_expected(&mut self, expected: Vec<IgnoreRule>) {
+        self.ignore = IgnorePolicy::Expected(expected);
+    }
+
+    /// Queues data to send as soon as the connection is encrypted (or at the next write).
+    pub fn enqueue(&mut self, data: &[u8]) {
+        self.queued.extend_from_slice(data);
+    }
+
+    /// Resolves `host`, connects and performs the client handshake (connectToHostEncrypted).
+    pub async fn connect_to_host_encrypted(&mut self, host: &str, port: u16) -> Result<()> {
+        self.connect_to_host(host, port).await?;
+        self.start_client_encryption(Some(host)).await
+    }
+
+    /// Resolves `host` and connects over plain TCP (for a later delayed handshake).
+    pub async fn connect_to_host(&mut self, host: &str, port: u16) -> Result<()> {
+        if self.state != SocketState::Unconnected {
+            return Err(Error::State("the socket is already connected".into()));
+        }
+        self.set_state(SocketState::HostLookup);
+        let target = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((target, port)).await {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                self.fail(format!("host lookup of {host}"), e);
+                return Err(Error::io(
+                    format!("host lookup of {host}"),
+                    std::io::Error::other("not found"),
+                ));
+            }
+        };
+        self.set_state(SocketState::Connecting);
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    self.peer_addr = Some(addr);
+                    self.stream = Stream::Plain(Counted {
+                        inner: s,
+                        shared: self.shared.clone(),
+                    });
+                    self.set_state(SocketState::Connected);
+                    self.shared.emit(Event::Connected);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+        let msg = format!("connecting to {host}:{port}");
+        self.fail(msg.clone(), std::io::Error::new(e.kind(), e.to_string()));
+        Err(Error::io(msg, e))
+    }
+
+    fn fail(&mut self, context: String, e: std::io::Error) {
+        self.shared.emit(Event::Error(format!("{context}: {e}")));
+        self.stream = Stream::None;
+        self.set_state(SocketState::Unconnected);
+    }
+
+    fn peer_label(&self) -> String {
+        self.peer_addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "peer".into())
+    }
+
+    /// Starts the client handshake on a connected plain socket (startClientEncryption).
+    /// `server_name` is sent as SNI and checked against the server's certificate (unless a
+    /// peer verify name is configured); `None` uses the peer's IP address.
+    pub async fn start_client_encryption(&mut self, server_name: Option<&str>) -> Result<()> {
+        let tcp = self.take_plain()?;
+        let host = match server_name {
+            Some(h) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            None => self
+                .peer_addr
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+        };
+        let name = ServerName::try_from(host.clone()).map_err(|_| {
+            Error::config(
+                format!("server name {host:?}"),
+                "not a DNS name or IP address",
+            )
+        })?;
+        let (cfg, slot) = self.ctx.client_config(Some(host), self.ignore.clone())?;
+        self.set_mode(SslMode::Client);
+        self.shared.encrypting.store(true, Ordering::Relaxed);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+        let timeout = self.ctx.config().handshake_timeout;
+        let res = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
+        match res {
+            Ok(Ok(tls)) => {
+                let (_, conn) = tls.get_ref();
+                self.record(
+                    conn.peer_certificates(),
+                    conn.protocol_version(),
+                    conn.negotiated_cipher_suite(),
+                    conn.alpn_protocol(),
+                );
+                self.stream = Stream::Client(Box::new(tls));
+                self.finish_handshake(&slot).await
+            }
+            Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
+            Err(_) => Err(self.handshake_failed(&slot, None)),
+        }
+    }
+
+    /// Starts the server handshake on a connected plain socket (startServerEncryption).
+    pub async fn start_server_encryption(&mut self) -> Result<()> {
+        let tcp = self.take_plain()?;
+        let (cfg, slot) = self.ctx.server_config(self.ignore.clone())?;
+        self.set_mode(SslMode::Server);
+        self.shared.encrypting.store(true, Ordering::Relaxed);
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let timeout = self.ctx.config().handshake_timeout;
+        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                let (_, conn) = tls.get_ref();
+                self.record(
+                    conn.peer_certificates(),
+                    conn.protocol_version(),
+                    conn.negotiated_cipher_suite(),
+                    conn.alpn_protocol(),
+                );
+                self.stream = Stream::Server(Box::new(tls));
+                self.finish_handshake(&slot).await
+            }
+            Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
+            Err(_) => Err(self.handshake_failed(&slot, None)),
+        }
+    }
+
+    fn take_plain(&mut self) -> Result<Tcp> {
+        match std::mem::replace(&mut self.stream, Stream::None) {
+            Stream::Plain(t) => Ok(t),
+            other => {
+                self.stream = other;
+                Err(Error::State(match self.mode {
+                    SslMode::Unencrypted => "the socket is not connected".into(),
+                    _ => "the socket is already encrypted".into(),
+                }))
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        chain: Option<&[CertificateDer<'static>]>,
+        version: Option<rustls::ProtocolVersion>,
+        suite: Option<SupportedCipherSuite>,
+        alpn: Option<&[u8]>,
+    ) {
+        self.peer_chain = chain.map(|c| c.to_vec()).unwrap_or_default();
+        self.protocol = match version {
+            Some(rustls::ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
+            Some(rustls::ProtocolVersion::TLSv1_2) => Some(TlsVersion::Tls12),
+            _ => None,
+        };
+        self.cipher = suite;
+        self.alpn = alpn.map(|a| a.to_vec());
+    }
+
+    fn report_errors(&mut self, slot: &OutcomeSlot) -> Option<crate::verify::Outcome> {
+        let outcome = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(o) = &outcome
+            && !o.errors.is_empty()
+        {
+            for e in &o.errors {
+                self.shared.emit(Event::PeerVerifyError(e.clone()));
+            }
+            self.shared.emit(Event::SslErrors(o.errors.clone()));
+            self.ssl_errors = o.errors.clone();
+        }
+        outcome
+    }
+
+    async fn finish_handshake(&mut self, slot: &OutcomeSlot) -> Result<()> {
+        self.report_errors(slot);
+        self.shared.emit(Event::Encrypted);
+        if !self.queued.is_empty() {
+            let data = std::mem::take(&mut self.queued);
+            self.write_all(&data)
+                .await
+                .map_err(|e| Error::io("sending queued data", e))?;
+            self.flush()
+                .await
+                .map_err(|e| Error::io("sending queued data", e))?;
+        }
+        Ok(())
+    }
+
+    fn handshake_failed(&mut self, slot: &OutcomeSlot, e: Option<std::io::Error>) -> Error {
+        let outcome = self.report_errors(slot);
+        let peer = self.peer_label();
+        let err = match (outcome, e) {
+            (Some(o), _) if !o.accepted => Error::PeerVerification { errors: o.errors },
+            (_, None) => Error::Timeout(format!(
+                "TLS handshake with {peer} (after {:?})",
+                self.ctx.config().handshake_timeout
+            )),
+            (_, Some(e)) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(rustls::Error::NoCertificatesPresented) => Error::PeerVerification {
+                    errors: vec![SslError::new(
+                        mtls_verify::ErrorKind::NoPeerCertificate,
+                        "the peer sent no certificate",
+                    )],
+                },
+                Some(tls) => from_tls(peer.clone(), tls.clone()),
+                None => Error::io(format!("TLS handshake with {peer}"), e),
+            },
+        };
+        if let Error::PeerVerification { errors } = &err
+            && self.ssl_errors.is_empty()
+        {
+            self.ssl_errors = errors.clone();
+            self.shared.emit(Event::SslErrors(errors.clone()));
+        }
+        self.shared.emit(Event::Error(err.to_string()));
+        self.stream = Stream::None;
+        self.set_state(SocketState::Unconnected);
+        self.emit_disconnected();
+        err
+    }
+
+    fn emit_disconnected(&mut self) {
+        if !self.disconnected_emitted {
+            self.disconnected_emitted = true;
+            self.shared.emit(Event::Disconnected);
+        }
+    }
+
+    /// Sends close_notify (when encrypted), shuts the connection down and drops it.
+    pub async fn disconnect_from_host(&mut self) -> Result<()> {
+        if matches!(self.stream, Stream::None) {
+            return Ok(());
+        }
+        self.set_state(SocketState::Closing);
+        let r = self.shutdown().await;
+        self.stream = Stream::None;
+        self.set_state(SocketState::Unconnected);
+        self.emit_disconnected();
+        r.map_err(|e| Error::io("closing", e))
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> SocketState {
+        self.state
+    }
+
+    /// The encryption mode.
+    pub fn mode(&self) -> SslMode {
+        self.mode
+    }
+
+    /// True once the handshake has finished.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.stream, Stream::Client(_) | Stream::Server(_))
+    }
+
+    /// The peer's certificate chain as it sent it (leaf first).
+    pub fn peer_certificate_chain(&self) -> &[CertificateDer<'static>] {
+        &self.peer_chain
+    }
+
+    /// The errors the handshake's verification found (ignored ones included).
+    pub fn ssl_errors(&self) -> &[SslError] {
+        &self.ssl_errors
+    }
+
+    /// The negotiated protocol.
+    pub fn protocol(&self) -> Option<TlsVersion> {
+        self.protocol
+    }
+
+    /// The negotiated cipher suite's name (`TLS13_AES_256_GCM_SHA384` …).
+    pub fn cipher(&self) -> Option<String> {
+        self.cipher.map(|c| format!("{:?}", c.suite()))
+    }
+
+    /// The negotiated ALPN protocol.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.alpn.as_deref()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// Application bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Bytes written to the network since encryption started, TLS overhead included.
+    pub fn encrypted_bytes_written(&self) -> u64 {
+        self.shared.encrypted_bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Application bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.shared.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// The context (shared configuration).
+    pub fn context(&self) -> &Arc<TlsContext> {
+        &self.ctx
+    }
+}
+
+impl AsyncRead for SslSocket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = match &mut self.stream {
+            Stream::None => return Poll::Ready(Ok(())),
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        match &r {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                if n > 0 {
+                    self.shared
+                        .bytes_read
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    self.shared.emit(Event::ReadyRead);
+                } else {
+                    self.set_state(SocketState::Unconnected);
+                    self.emit_disconnected();
+                }
+            }
+            Poll::Ready(Err(e)) => {
+                let msg = e.to_string();
+                self.shared.emit(Event::Error(msg));
+            }
+            Poll::Pending => {}
+        }
+        r
+    }
+}
+
+impl AsyncWrite for SslSocket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = match &mut self.stream {
+            Stream::None => {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the socket is not connected",
+                )));
+            }
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        if let Poll::Ready(Ok(n)) = &r {
+            self.shared
+                .bytes_written
+                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.shared.emit(Event::BytesWritten(*n));
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.stream {
+            Stream::None => Poll::Ready(Ok(())),
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.stream {
+            Stream::None => Poll::Ready(Ok(())),
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! rustls verifiers backed by `mtls_verify`, which finds every error of the peer's chain.
+//!
+//! rustls asks one yes/no question; Qt users expect the whole list. Each handshake gets its own
+//! verifier instance with an [`OutcomeSlot`] where it leaves the full report; the socket reads it
+//! after the handshake (success or failure) to emit `SslErrors` and to build its error. The
+//! rustls error returned on failure is chosen to send the peer the most precise alert.
+
+use std::sync::{Arc, Mutex};
+
+use mtls_verify::{ErrorKind, IgnoreRule, Purpose, SslError, Verifier, VerifyInput};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::config::PeerVerifyMode;
+
+/// Which certificate errors a socket tolerates.
+#[derive(Debug, Clone, Default)]
+pub enum IgnorePolicy {
+    /// None: any error fails the handshake (in VerifyPeer mode).
+    #[default]
+    Nothing,
+    /// Every error (`ignoreSslErrors()`); they are still reported.
+    All,
+    /// Only errors matching one of these (kind, and certificate when the rule has a fingerprint).
+    Expected(Vec<IgnoreRule>),
+}
+
+impl IgnorePolicy {
+    /// True when `e` is tolerated.
+    pub fn covers(&self, e: &SslError) -> bool {
+        match self {
+            IgnorePolicy::Nothing => false,
+            IgnorePolicy::All => true,
+            IgnorePolicy::Expected(rules) => rules.iter().any(|r| r.matches(e)),
+        }
+    }
+}
+
+/// What one handshake's verification found.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Every error, ignored or not.
+    pub errors: Vec<SslError>,
+    /// True when the handshake was allowed to continue.
+    pub accepted: bool,
+}
+
+/// Where a verifier leaves its [`Outcome`].
+pub type OutcomeSlot = Arc<Mutex<Option<Outcome>>>;
+
+/// The error carried inside rustls' `CertificateError::Other` (kept for callers that only see
+/// the rustls error).
+#[derive(Debug, Clone)]
+pub struct VerificationFailed {
+    /// Every error found.
+    pub errors: Vec<SslError>,
+}
+
+impl std::fmt::Display for VerificationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.errors.iter().map(|e| e.to_string()).collect();
+        f.write_str(&names.join("; "))
+    }
+}
+
+impl std::error::Error for VerificationFailed {}
+
+/// One handshake's verifier, for either side.
+#[derive(Debug)]
+pub(crate) struct PeerVerifier {
+    pub verifier: Arc<Verifier>,
+    pub mode: PeerVerifyMode,
+    pub purpose: Purpose,
+    /// Host to check (server certificates: the peer verify name or the host connected to).
+    pub host: Option<String>,
+    pub ignore: IgnorePolicy,
+    pub slot: OutcomeSlot,
+    pub algorithms: WebPkiSupportedAlgorithms,
+    pub root_hints: Arc<Vec<DistinguishedName>>,
+    /// Servers only: ask for a client certificate at all.
+    pub offer: bool,
+    /// Servers only: require one.
+    pub mandatory: bool,
+}
+
+impl PeerVerifier {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        let errors = if self.mode == PeerVerifyMode::VerifyNone {
+            Vec::new()
+        } else {
+            let mut input = VerifyInput::new(end_entity)
+                .intermediates(intermediates)
+                .time(now)
+                .purpose(self.purpose);
+            if let Some(h) = &self.host {
+                input = input.host(h);
+            }
+            self.verifier.verify(&input).errors
+        };
+        let enforce = matches!(self.mode, PeerVerifyMode::VerifyPeer);
+        let blocking: Vec<&SslError> = errors.iter().filter(|e| !self.ignore.covers(e)).collect();
+        let accepted = !enforce || blocking.is_empty();
+        let first = blocking.first().map(|e| e.kind);
+        let outcome = Outcome {
+            errors: errors.clone(),
+            accepted,
+        };
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        if accepted {
+            return Ok(());
+        }
+        Err(rustls::Error::InvalidCertificate(match first {
+            Some(ErrorKind::CertificateRevoked) => CertificateError::Revoked,
+            Some(ErrorKind::CertificateExpired) => CertificateError::Expired,
+            Some(ErrorKind::CertificateNotYetValid) => CertificateError::NotValidYet,
+            Some(ErrorKind::HostNameMismatch) => CertificateError::NotValidForName,
+            Some(ErrorKind::InvalidPurpose) => CertificateError::InvalidPurpose,
+            Some(ErrorKind::CertificateSignatureFailed) => CertificateError::BadSignature,
+            Some(ErrorKind::CertificateStatusUnknown) | Some(ErrorKind::CrlExpired) => {
+                CertificateError::UnknownRevocationStatus
+            }
+            Some(
+                ErrorKind::UnableToGetLocalIssuerCertificate
+                | ErrorKind::UnableToGetIssuerCertificate
+                | ErrorKind::SelfSignedCertificate
+                | ErrorKind::SelfSignedCertificateInChain
+                | ErrorKind::CertificateUntrusted,
+            ) => CertificateError::UnknownIssuer,
+            _ => {
+                CertificateError::Other(rustls::OtherError(Arc::new(VerificationFailed { errors })))
+            }
+        }))
+    }
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates, now)
+            .map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+impl ClientCertVerifier for PeerVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.offer
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.root_hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates, now)
+            .map(|()| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

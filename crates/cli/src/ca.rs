@@ -226,7 +226,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                     .context("the CA key is encrypted by default (or pass --no-passphrase)")?,
                 )
             };
-            let ca = CertificateAuthority::init(
+            let (ca, notes) = CertificateAuthority::init(
                 &dir,
                 InitOptions {
                     subject,
@@ -237,7 +237,10 @@ pub fn run(args: CaArgs) -> Result<()> {
                     parent: parent.as_mut(),
                 },
             )?;
-            println!(
+            for n in &notes {
+                out::warn(n);
+            }
+            out::say!(
                 "created {} CA {} in {}",
                 if issuer.is_some() {
                     "intermediate"
@@ -247,14 +250,14 @@ pub fn run(args: CaArgs) -> Result<()> {
                 ca.subject(),
                 dir.display()
             );
-            println!(
+            out::say!(
                 "  {}  {}  {}  {}",
                 files::CERT,
                 files::KEY,
                 files::CONFIG,
                 files::DB
             );
-            println!("  valid until {}", time::rfc3339(ca.not_after()));
+            out::say!("  valid until {}", time::rfc3339(ca.not_after()));
             Ok(())
         }
         CaCmd::Sign {
@@ -278,10 +281,12 @@ pub fn run(args: CaArgs) -> Result<()> {
                 requests.push(SignRequest::from_request(r?, &profile, days, &extra));
             }
             let targets: Vec<PathBuf> = match (&out_file, &out_dir) {
-                (Some(f), _) => vec![f.clone()],
+                (Some(f), _) => {
+                    out::check_new_file(f, false)?;
+                    vec![f.clone()]
+                }
                 (None, Some(d)) => {
-                    std::fs::create_dir_all(d)
-                        .with_context(|| format!("creating {}", d.display()))?;
+                    out::check_out_dir(d)?;
                     csr.iter()
                         .map(|c| {
                             let stem = c.file_stem().map(|s| s.to_os_string()).unwrap_or_default();
@@ -294,6 +299,13 @@ pub fn run(args: CaArgs) -> Result<()> {
             if let Some(t) = targets.iter().find(|t| t.exists()) {
                 bail!("{} already exists; refusing to overwrite it", t.display());
             }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(t) = targets.iter().find(|t| !seen.insert(t.as_path())) {
+                bail!(
+                    "two requests would both be written to {}; give them different file names",
+                    t.display()
+                );
+            }
             let bar = progress(requests.len());
             let issued = ca.sign(requests, &|n| bar.set_position(n as u64))?;
             bar.finish_and_clear();
@@ -301,6 +313,17 @@ pub fn run(args: CaArgs) -> Result<()> {
                 for n in &cert.notes {
                     out::note(&format!("{}: {n}", cert.what));
                 }
+                for w in &cert.warnings {
+                    out::warn(&format!("{}: {w}", cert.what));
+                }
+            }
+            if let Some(d) = &out_dir {
+                std::fs::create_dir_all(d).with_context(|| {
+                    format!(
+                        "creating {} (the certificates are recorded in the CA)",
+                        d.display()
+                    )
+                })?;
             }
             let files: Vec<(&Path, &[u8])> = targets
                 .iter()
@@ -309,7 +332,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                 .collect();
             fsutil::write_many_atomic(&files, fsutil::Mode::Public, false)?;
             if let [one] = issued.as_slice() {
-                println!(
+                out::say!(
                     "signed {} serial {} until {} -> {}",
                     one.subject,
                     one.serial,
@@ -317,7 +340,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                     targets[0].display()
                 );
             } else {
-                println!(
+                out::say!(
                     "signed {} certificates into {}",
                     issued.len(),
                     out_dir.unwrap_or_default().display()
@@ -342,6 +365,10 @@ pub fn run(args: CaArgs) -> Result<()> {
                 (None, None) => Name::parse(&format!("/CN={}", name.replace('/', "\\/")))?,
             };
             let sans = parse_sans(&san)?;
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                bail!("NAME {name:?} must be a plain file name (no '/', not starting with '.')");
+            }
+            out::check_out_dir(&out_dir)?;
             let paths =
                 ["crt", "key", "chain.pem"].map(|ext| out_dir.join(format!("{name}.{ext}")));
             if let Some(p) = paths.iter().find(|p| p.exists()) {
@@ -368,6 +395,9 @@ pub fn run(args: CaArgs) -> Result<()> {
             for n in &issued.notes {
                 out::note(&format!("{name}: {n}"));
             }
+            for w in &issued.warnings {
+                out::warn(&format!("{name}: {w}"));
+            }
             std::fs::create_dir_all(&out_dir)
                 .with_context(|| format!("creating {}", out_dir.display()))?;
             fsutil::write_atomic(
@@ -379,7 +409,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             key.write(&paths[1], key_pass.as_ref().map(|p| p.as_slice()), false)?;
             let chain = format!("{}{}", issued.pem, ca.chain_pem());
             fsutil::write_atomic(&paths[2], chain.as_bytes(), fsutil::Mode::Public, false)?;
-            println!(
+            out::say!(
                 "issued {} serial {} ({}, {}) until {}",
                 issued.subject,
                 issued.serial,
@@ -388,7 +418,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                 time::rfc3339(issued.not_after)
             );
             for p in &paths {
-                println!("  {}", p.display());
+                out::say!("  {}", p.display());
             }
             Ok(())
         }
@@ -397,7 +427,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             let serial = serial_of(&target)?;
             let mut ca = open(&dir, pass_file, false)?;
             let rec = ca.revoke(&serial, reason)?;
-            println!(
+            out::say!(
                 "revoked {} ({}) reason {}; run `mtls ca crl` to publish it",
                 rec.serial,
                 rec.subject,
@@ -409,12 +439,15 @@ pub fn run(args: CaArgs) -> Result<()> {
             out: out_file,
             days,
         } => {
+            if let Some(f) = &out_file {
+                out::check_new_file(f, true)?;
+            }
             let mut ca = open(&dir, pass_file, true)?;
             let crl = ca.crl(days)?;
             if let Some(f) = &out_file {
                 fsutil::write_atomic(f, crl.pem.as_bytes(), fsutil::Mode::Public, true)?;
             }
-            println!(
+            out::say!(
                 "CRL number {} with {} revoked certificate(s), next update {} -> {}{}",
                 crl.number,
                 crl.entries,
@@ -449,7 +482,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             for n in &report.notes {
                 out::note(n);
             }
-            println!(
+            out::say!(
                 "imported {} from {} into {}: {} valid, {} revoked, {} expired ({} with certificate files); next CRL number {}",
                 ca.subject(),
                 openssl_dir.display(),
@@ -468,7 +501,7 @@ pub fn run(args: CaArgs) -> Result<()> {
         } => {
             let mut ca = open(&dir, pass_file, false)?;
             let r = mtls_pki::openssl::export(&mut ca, &out_dir, index_only)?;
-            println!(
+            out::say!(
                 "exported {} record(s), {} certificate(s) to {}; try: cd {} && openssl ca -config openssl.cnf -gencrl -out crl.pem",
                 r.records,
                 r.certificates,
@@ -510,14 +543,18 @@ pub fn run(args: CaArgs) -> Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out::say!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
+                out::say!(
                     "{:<32}  {:<8}  {:<20}  {:<14}  {:<24}  SANS",
-                    "SERIAL", "STATUS", "NOT AFTER", "PROFILE", "CN"
+                    "SERIAL",
+                    "STATUS",
+                    "NOT AFTER",
+                    "PROFILE",
+                    "CN"
                 );
                 for r in &recs {
-                    println!(
+                    out::say!(
                         "{:<32}  {:<8}  {:<20}  {:<14}  {:<24}  {}",
                         r.serial.hex(),
                         status_of(r, now),

@@ -6,6 +6,8 @@ use anyhow::Result;
 use clap::Subcommand;
 use mtls_pki::fsutil;
 
+use crate::out;
+
 #[derive(Subcommand)]
 pub enum CertCmd {
     /// Show a certificate, chain, CSR or CRL (PEM or DER): names, serial, validity, key,
@@ -25,10 +27,10 @@ pub fn run(cmd: CertCmd) -> Result<()> {
             let data = fsutil::read(&file)?;
             let shown = mtls_pki::show::show(&data, &file.display().to_string())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                out::say!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
                 let texts: Vec<String> = shown.iter().map(|s| s.to_text()).collect();
-                print!("{}", texts.join("\n"));
+                out::say!("{}", texts.join("\n").trim_end());
             }
             Ok(())
         }

@@ -102,7 +102,7 @@ pub fn run_key(cmd: KeyCmd) -> Result<()> {
             };
             let key = PrivateKey::generate(kt)?;
             key.write(&out, pass.as_ref().map(|p| p.as_slice()), false)?;
-            println!(
+            out::say!(
                 "wrote {} ({}, {}, mode 0600)",
                 out.display(),
                 key.description(),
@@ -137,7 +137,7 @@ pub fn run_csr(cmd: CsrCmd) -> Result<()> {
                     "no --san given; `mtls ca sign --profile server` copies a hostname CN into a DNS SAN",
                 );
             }
-            println!("wrote {} for {name}", out_path.display());
+            out::say!("wrote {} for {name}", out_path.display());
             Ok(())
         }
     }

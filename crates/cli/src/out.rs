@@ -22,3 +22,72 @@ pub fn warn(msg: &str) {
 pub fn note(msg: &str) {
     eprintln!("note: {msg}");
 }
+
+/// Writes one line to stdout. A closed pipe (`mtls ca list | head -1`) ends the program quietly
+/// with status 0 instead of panicking; any other write error ends it with status 1.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` for results: see [`line`].
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::out::line(format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+/// Refuses before any work is done when `path` cannot be created: it exists (unless
+/// `overwrite`), or its directory does not.
+pub fn check_new_file(path: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory; give a file name", path.display());
+    }
+    if !overwrite && path.exists() {
+        anyhow::bail!(
+            "{} already exists; refusing to overwrite it",
+            path.display()
+        );
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "{}: the directory {} does not exist; create it first",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses before any work is done when `dir` is not a directory and cannot be made one
+/// (its parent must exist; `dir` itself is created only once there is something to write).
+pub fn check_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            anyhow::bail!("{} is not a directory", dir.display());
+        }
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "{}: the directory {} does not exist; create it first",
+            dir.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}

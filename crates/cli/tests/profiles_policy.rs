@@ -514,7 +514,7 @@ fn validity_is_capped_at_the_ca_not_after_with_a_warning() {
 }
 
 #[test]
-#[ignore = "BUG: an IPv4 CN (e.g. 192.0.2.9) is copied into a DNS SAN (DNS:192.0.2.9), not an IP SAN; `openssl verify -verify_ip` then fails"]
+
 fn ip_address_cn_is_copied_into_an_ip_san() {
     let env = Env::new();
     env.root_ca();

@@ -78,6 +78,16 @@ impl Request {
                 detail: key_desc,
             });
         }
+        // aws-lc cannot check signatures of RSA keys under 2048 bits; such requests are refused
+        // for their key before their signature is looked at.
+        if let Some(bits) = inspect::rsa_bits(info.subject_pki.raw)
+            && bits < crate::key::MIN_RSA_BITS
+        {
+            return Err(Error::WeakRsaKey {
+                what: what.into(),
+                bits,
+            });
+        }
         csr.verify_signature()
             .map_err(|_| Error::BadRequestSignature { what: what.into() })?;
         let subject = Name::from_x509(&info.subject, what)?;

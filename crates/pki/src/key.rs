@@ -305,6 +305,15 @@ impl PrivateKey {
                 format!("{e} (supported: EC P-256/P-384, Ed25519, RSA)"),
             )
         };
+        // aws-lc refuses RSA keys under 2048 bits: say that, rather than "not a valid key".
+        if let Some(bits) = rsa_private_bits(der)
+            && bits < MIN_RSA_BITS
+        {
+            return Err(Error::WeakRsaKey {
+                what: what.into(),
+                bits,
+            });
+        }
         // rcgen picks the algorithm; for PKCS#8 it tries each known one.
         let pair = KeyPair::try_from(der).map_err(bad)?;
         // Keep every key as PKCS#8 internally, so that it is written back as PKCS#8.
@@ -347,6 +356,50 @@ const EC_P384_ALG_ID: [u8; 18] = [
     0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04,
     0x00, 0x22,
 ];
+
+/// The modulus size of an RSA private key (PKCS#1, or PKCS#8 wrapping PKCS#1), if it is one.
+fn rsa_private_bits(der: &PrivateKeyDer<'_>) -> Option<usize> {
+    let pkcs1: &[u8] = match der {
+        PrivateKeyDer::Pkcs1(k) => k.secret_pkcs1_der(),
+        PrivateKeyDer::Pkcs8(k) => {
+            let info = pkcs8::PrivateKeyInfoRef::try_from(k.secret_pkcs8_der()).ok()?;
+            if info.algorithm.oid.to_string() != "1.2.840.113549.1.1.1" {
+                return None;
+            }
+            info.private_key.as_bytes()
+        }
+        _ => return None,
+    };
+    // RSAPrivateKey ::= SEQUENCE { version INTEGER, modulus INTEGER, ... }
+    let (tag, body, _) = der_read(pkcs1)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_, _, rest) = der_read(body)?;
+    let (tag, modulus, _) = der_read(rest)?;
+    (tag == 0x02).then(|| crate::inspect::modulus_bits(modulus))
+}
+
+/// Reads one DER TLV: (tag, contents, rest).
+fn der_read(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *data.first()?;
+    let first = *data.get(1)?;
+    let (len, hdr) = if first < 0x80 {
+        (first as usize, 2)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = data.get(2..2 + n)?;
+        (
+            bytes.iter().fold(0usize, |a, &b| (a << 8) | b as usize),
+            2 + n,
+        )
+    };
+    let body = data.get(hdr..hdr.checked_add(len)?)?;
+    Some((tag, body, &data[hdr + len..]))
+}
 
 /// One DER TLV with a definite length.
 fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {

@@ -32,7 +32,7 @@ enum Stream {
 /// A TCP socket that can become a TLS client or server (QSslSocket).
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), mtls_socket::Error> {
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// use mtls_socket::{SslConfiguration, SslSocket};
 /// use tokio::io::AsyncWriteExt;
 /// let mut cfg = SslConfiguration::new();

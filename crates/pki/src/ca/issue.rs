@@ -73,8 +73,10 @@ pub struct Issued {
     pub sans: Vec<San>,
     /// notAfter, Unix seconds.
     pub not_after: i64,
-    /// Things the user should know (dropped fields, SAN copied from CN, validity capped …).
+    /// Things the user should know (dropped fields, SAN copied from CN …).
     pub notes: Vec<String>,
+    /// Things the user should check (validity capped at the CA's expiry …).
+    pub warnings: Vec<String>,
 }
 
 /// A request checked against policy and profile, ready to sign.
@@ -184,6 +186,7 @@ impl CertificateAuthority {
             .policy
             .apply(&self.subject, &r.subject, &r.what)?;
         let mut notes = Vec::new();
+        let mut warnings = Vec::new();
         if !applied.dropped.is_empty() {
             notes.push(format!(
                 "dropped subject field(s) the policy does not list: {}",
@@ -198,6 +201,12 @@ impl CertificateAuthority {
         let mut sans = r.sans.clone();
         if profile.require_san && sans.is_empty() {
             match applied.subject.common_name() {
+                Some(cn) if cn.parse::<std::net::IpAddr>().is_ok() => {
+                    if let Ok(ip) = cn.parse::<std::net::IpAddr>() {
+                        notes.push(format!("copied the CN into a subjectAltName IP:{ip}"));
+                        sans.push(San::Ip(ip));
+                    }
+                }
                 Some(cn) if is_dns_name(cn) => {
                     let san = San::Dns(cn.to_ascii_lowercase());
                     notes.push(format!(
@@ -206,18 +215,13 @@ impl CertificateAuthority {
                     sans.push(san);
                 }
                 Some(cn) => {
-                    if let Ok(ip) = cn.parse::<std::net::IpAddr>() {
-                        notes.push(format!("copied the CN into a subjectAltName IP:{ip}"));
-                        sans.push(San::Ip(ip));
-                    } else {
-                        return Err(Error::invalid(
-                            &r.what,
-                            format!(
-                                "profile {} needs a subjectAltName and the CN {cn:?} is not a hostname; add --san DNS:<host> or --san IP:<address>",
-                                r.profile
-                            ),
-                        ));
-                    }
+                    return Err(Error::invalid(
+                        &r.what,
+                        format!(
+                            "profile {} needs a subjectAltName and the CN {cn:?} is not a hostname; add --san DNS:<host> or --san IP:<address>",
+                            r.profile
+                        ),
+                    ));
                 }
                 None => {
                     return Err(Error::invalid(
@@ -241,8 +245,8 @@ impl CertificateAuthority {
         let mut not_after = now + ::time::Duration::days(i64::from(days));
         if not_after.unix_timestamp() > self.not_after {
             not_after = time::from_unix(self.not_after);
-            notes.push(format!(
-                "validity capped at the CA's own expiry, {}",
+            warnings.push(format!(
+                "validity capped at the CA's own expiry, {} ({days} days were asked)",
                 time::rfc3339(self.not_after)
             ));
         }
@@ -284,6 +288,7 @@ impl CertificateAuthority {
                 sans,
                 not_after: not_after.unix_timestamp(),
                 notes,
+                warnings,
             },
         })
     }

@@ -128,7 +128,10 @@ impl CertificateAuthority {
     ///
     /// Everything is prepared in memory first; if a write fails, files already written are
     /// removed, so a failed init leaves no half-made CA behind.
-    pub fn init(dir: &Path, opts: InitOptions<'_>) -> Result<CertificateAuthority> {
+    ///
+    /// Returns the CA and notes for the user (for an intermediate: what the parent's signing
+    /// changed, such as a validity capped at the parent's own expiry).
+    pub fn init(dir: &Path, opts: InitOptions<'_>) -> Result<(CertificateAuthority, Vec<String>)> {
         if Self::exists(dir) {
             return Err(Error::CaExists { dir: dir.into() });
         }
@@ -137,6 +140,7 @@ impl CertificateAuthority {
         }
         let key = PrivateKey::generate(opts.key_type)?;
         let mut config = Config::new(opts.policy, opts.key_type);
+        let mut notes = Vec::new();
         let (cert_der, chain_pem) = match opts.parent {
             None => {
                 let mut params = CertificateParams::default();
@@ -172,11 +176,14 @@ impl CertificateAuthority {
                     Error::invalid("intermediate CA", "the parent CA issued nothing")
                 })?;
                 let pem = format!("{}{}", issued.pem, parent.chain_pem);
+                notes.extend(issued.notes);
+                notes.extend(issued.warnings);
                 (issued.der, pem)
             }
         };
         config.ca.key_type = opts.key_type;
-        Self::create(dir, key, cert_der, chain_pem, config, opts.passphrase)
+        let ca = Self::create(dir, key, cert_der, chain_pem, config, opts.passphrase)?;
+        Ok((ca, notes))
     }
 
     /// Writes a new CA directory from its parts (used by `init` and by openssl import).

@@ -7,6 +7,7 @@ mod cert;
 mod keys;
 mod out;
 mod pass;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cert::CertCmd,
     },
+    /// Check a certificate against CA certificates, CRLs, a host name and a purpose; print OK
+    /// or every problem found.
+    Verify(verify::VerifyArgs),
     /// Private keys.
     Key {
         #[command(subcommand)]
@@ -56,6 +60,11 @@ fn main() -> ExitCode {
         Cmd::Ca(args) => ca::run(args),
         Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Key { cmd } => keys::run_key(cmd),
+        Cmd::Verify(args) => match verify::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Cmd::Csr { cmd } => keys::run_csr(cmd),
     };
     match result {

@@ -4,9 +4,15 @@
 
 mod ca;
 mod cert;
+mod connect;
 mod keys;
+mod log;
 mod out;
 mod pass;
+mod peer;
+mod serve;
+mod serve_crl;
+mod smtp;
 mod verify;
 
 use std::path::PathBuf;
@@ -34,6 +40,11 @@ enum Cmd {
     /// Check a certificate against CA certificates, CRLs, a host name and a purpose; print OK
     /// or every problem found.
     Verify(verify::VerifyArgs),
+    /// Run a mutual-TLS server: log peers, heartbeat, print received lines, hot-reload CRLs.
+    Serve(serve::ServeArgs),
+    /// Connect to a TLS server with mutual TLS: show the chain and every SSL error, exchange
+    /// messages.
+    Connect(connect::ConnectArgs),
     /// Private keys.
     Key {
         #[command(subcommand)]
@@ -60,6 +71,8 @@ fn main() -> ExitCode {
         Cmd::Ca(args) => ca::run(args),
         Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Key { cmd } => keys::run_key(cmd),
+        Cmd::Serve(args) => serve::run(args),
+        Cmd::Connect(args) => connect::run(args),
         Cmd::Verify(args) => match verify::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -29,10 +29,10 @@ pub enum Error {
         errors: Vec<SslError>,
     },
     /// The peer rejected the handshake or our certificate (it sent an alert).
-    #[error("the peer {peer} rejected the connection: {reason}")]
+    #[error("{context}: the peer rejected the connection: {reason}")]
     PeerRejected {
-        /// The peer's address.
-        peer: String,
+        /// What we were doing, with whom.
+        context: String,
         /// The alert, in words.
         reason: String,
     },
@@ -56,6 +56,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps an I/O error from a socket read or write, unwrapping a TLS error inside it: an
+    /// alert from the peer becomes [`Error::PeerRejected`] (in TLS 1.3 a server that refuses our
+    /// certificate says so only at our first read).
+    pub fn from_io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::io(context, source)
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         // A rustls error carried through tokio-rustls' io::Error: unwrap it for a better message.
         if let Some(inner) = source.get_ref()
@@ -87,7 +94,7 @@ impl Error {
 
 /// Maps a rustls error: our verifier's full error list is carried inside
 /// `InvalidCertificate(Other(..))`; alerts from the peer become [`Error::PeerRejected`].
-pub(crate) fn from_tls(peer: String, e: rustls::Error) -> Error {
+pub(crate) fn from_tls(context: String, e: rustls::Error) -> Error {
     match &e {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
             if let Some(v) = other.0.downcast_ref::<crate::verify::VerificationFailed>() {
@@ -98,7 +105,7 @@ pub(crate) fn from_tls(peer: String, e: rustls::Error) -> Error {
             Error::Tls(e)
         }
         rustls::Error::AlertReceived(alert) => Error::PeerRejected {
-            peer,
+            context,
             reason: alert_reason(*alert),
         },
         _ => Error::Tls(e),

@@ -349,7 +349,7 @@ impl SslSocket {
                         "the peer sent no certificate",
                     )],
                 },
-                Some(tls) => from_tls(peer.clone(), tls.clone()),
+                Some(tls) => from_tls(format!("TLS handshake with {peer}"), tls.clone()),
                 None => Error::io(format!("TLS handshake with {peer}"), e),
             },
         };

@@ -1,0 +1,282 @@
+//! `mtls connect`: the seed's Qt client, done with `mtls_socket`. Status goes to stderr, data
+//! received to stdout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mtls_socket::{Event, IgnoreRule, SslConfiguration, SslSocket};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::pass::Source;
+use crate::peer::{PeerCert, describe_error};
+
+#[derive(Args, Clone)]
+pub struct ConnectArgs {
+    /// HOST:PORT, e.g. localhost:8443, 127.0.0.1:8443, [::1]:8443.
+    pub target: String,
+    /// CA certificates the server's certificate must chain to.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// Our certificate chain, for mutual TLS.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Our private key.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// The name to send (SNI) and check in the server's certificate [default: HOST].
+    #[arg(long)]
+    pub servername: Option<String>,
+    /// An error to tolerate: KIND, or KIND:SHA256 to tolerate it only on the certificate with
+    /// that SHA-256 fingerprint (repeatable), e.g. HostNameMismatch:3f2a….
+    #[arg(long)]
+    pub ignore_error: Vec<String>,
+    /// Speak SMTP first and upgrade with STARTTLS (RFC 3207).
+    #[arg(long)]
+    pub starttls: bool,
+    /// The message sent once encrypted and every --interval.
+    #[arg(long, default_value = "I am in!")]
+    pub send: String,
+    /// Seconds between messages (0: send once).
+    #[arg(long, default_value_t = 0.0)]
+    pub interval: f64,
+    /// Exit 0 after sending this many messages (and a last check that the server still talks).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Lowest TLS version: 1.2 or 1.3.
+    #[arg(long, default_value = "1.2")]
+    pub tls_min: String,
+    /// Highest TLS version: 1.2 or 1.3.
+    #[arg(long, default_value = "1.3")]
+    pub tls_max: String,
+    /// Passphrase file for an encrypted --key. Or set MTLS_KEY_PASSPHRASE.
+    #[arg(long)]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Seconds the handshake may take.
+    #[arg(long, default_value_t = 10.0)]
+    pub handshake_timeout: f64,
+}
+
+/// How a client run ended, for the demo.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Every certificate error found in the server's chain (ignored or not).
+    pub ssl_errors: Vec<mtls_socket::SslError>,
+    /// What was received.
+    pub received: Vec<String>,
+}
+
+fn split_target(t: &str) -> Result<(String, u16)> {
+    let (host, port) = t
+        .rsplit_once(':')
+        .with_context(|| format!("{t:?} is not HOST:PORT"))?;
+    let port: u16 = port.parse().with_context(|| format!("bad port in {t:?}"))?;
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    ))
+}
+
+/// Builds the client's configuration.
+pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
+    let mut cfg = SslConfiguration::new();
+    cfg.add_ca_certificates_file(&a.ca)?;
+    if let (Some(c), Some(k)) = (&a.cert, &a.key) {
+        let what = k.display().to_string();
+        let data = std::fs::read(k).with_context(|| format!("reading {what}"))?;
+        let pass = if mtls_pki::PrivateKey::is_encrypted(&data) {
+            Some(
+                Source {
+                    file: a.key_passphrase_file.as_deref(),
+                    env: "MTLS_KEY_PASSPHRASE",
+                    what: &what,
+                    flag: "--key-passphrase-file",
+                }
+                .get(false)?,
+            )
+        } else {
+            None
+        };
+        cfg.set_local_certificate_files(c, k, pass.as_ref().map(|p| p.as_slice()))?;
+    }
+    cfg.set_protocol_range(a.tls_min.parse()?, a.tls_max.parse()?)?;
+    if let Some(n) = &a.servername {
+        cfg.set_peer_verify_name(n.clone());
+    }
+    cfg.set_handshake_timeout(Duration::from_secs_f64(a.handshake_timeout.max(0.001)));
+    Ok(cfg)
+}
+
+/// Runs a client session. `status` receives each status line; `data` each received chunk.
+pub async fn session(
+    a: &ConnectArgs,
+    status: &mut (dyn FnMut(String) + Send),
+    data: &mut (dyn FnMut(&str) + Send),
+    stdin_lines: bool,
+) -> Result<Outcome> {
+    let (host, port) = split_target(&a.target)?;
+    let rules = a
+        .ignore_error
+        .iter()
+        .map(|s| {
+            s.parse::<IgnoreRule>()
+                .with_context(|| format!("--ignore-error {s:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut sock = SslSocket::new(configure(a)?)?;
+    if !rules.is_empty() {
+        sock.ignore_ssl_errors_expected(rules.clone());
+    }
+    let mut events = sock.events();
+    let msg = format!("{}\n", a.send);
+    sock.enqueue(msg.as_bytes());
+    let sni = a.servername.clone().unwrap_or_else(|| host.clone());
+    let result = if a.starttls {
+        match sock.connect_to_host(&host, port).await {
+            Ok(()) => {
+                crate::smtp::client_prelude(&mut sock)
+                    .await
+                    .context("STARTTLS exchange")?;
+                sock.start_client_encryption(Some(&sni)).await
+            }
+            Err(e) => Err(e),
+        }
+    } else if a.servername.is_some() {
+        match sock.connect_to_host(&host, port).await {
+            Ok(()) => sock.start_client_encryption(Some(&sni)).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        sock.connect_to_host_encrypted(&host, port).await
+    };
+    while let Ok(e) = events.try_recv() {
+        match e {
+            Event::StateChanged(s) => status(format!("state {s:?}")),
+            Event::ModeChanged(m) => status(format!("mode {m:?}")),
+            Event::Encrypted => status("encrypted".into()),
+            _ => {}
+        }
+    }
+    let errors = sock.ssl_errors().to_vec();
+    for e in &errors {
+        let ignored = rules.iter().any(|r| r.matches(e));
+        status(format!(
+            "ssl error {} ({})",
+            describe_error(e),
+            if ignored {
+                "ignored: expected"
+            } else {
+                "not ignored"
+            }
+        ));
+    }
+    if let Err(e) = result {
+        let kinds: Vec<String> = e.ssl_errors().iter().map(|x| x.kind.to_string()).collect();
+        if kinds.is_empty() {
+            bail!("handshake with {}:{port} failed: {e}", host);
+        }
+        bail!(
+            "handshake with {}:{port} failed [{}]: {e}",
+            host,
+            kinds.join(", ")
+        );
+    }
+    status(format!(
+        "handshake done: {:?} {}",
+        sock.protocol().unwrap_or(mtls_socket::TlsVersion::Tls13),
+        sock.cipher().unwrap_or_default()
+    ));
+    for (i, c) in sock.peer_certificate_chain().iter().enumerate() {
+        let p = PeerCert::from_der(c);
+        status(format!("server certificate {i}: {}", p.describe()));
+        status(format!(
+            "  sha256 {}  SANs [{}]",
+            p.sha256,
+            p.sans.join(", ")
+        ));
+    }
+    status(format!("sent: {}", a.send));
+    let mut sent = 1u64;
+    let mut received = Vec::new();
+    let interval = (a.interval > 0.0).then(|| Duration::from_secs_f64(a.interval));
+    let mut tick = interval.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
+    let (r, mut w) = tokio::io::split(sock);
+    let mut reader = BufReader::new(r);
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = stdin_lines;
+    let mut buf = vec![0u8; 16 * 1024];
+    let done_after = |n: u64| a.count.is_some_and(|c| n >= c);
+    // After the last message, listen a little longer: in TLS 1.3 a server that refuses our
+    // certificate says so only now.
+    let grace = Duration::from_millis(700);
+    let mut deadline: Option<tokio::time::Instant> =
+        done_after(sent).then(|| tokio::time::Instant::now() + grace);
+    loop {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = reader.read(&mut buf) => match r {
+                Ok(0) => { status("the server closed the connection".into()); break; }
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    data(&text);
+                    received.push(text);
+                }
+                Err(e) => {
+                    let err = mtls_socket::Error::from_io(format!("reading from {host}:{port}"), e);
+                    bail!("{err}");
+                }
+            },
+            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } }, if !done_after(sent) => {
+                w.write_all(msg.as_bytes()).await.map_err(|e| mtls_socket::Error::from_io("writing", e))?;
+                sent += 1;
+                status(format!("sent: {}", a.send));
+                if done_after(sent) { deadline = Some(tokio::time::Instant::now() + grace); }
+            }
+            l = stdin.next_line(), if stdin_open => match l {
+                Ok(Some(l)) => {
+                    w.write_all(format!("{l}\n").as_bytes()).await.map_err(|e| mtls_socket::Error::from_io("writing", e))?;
+                }
+                _ => stdin_open = false,
+            },
+            _ = until_deadline => break,
+        }
+    }
+    let _ = w.shutdown().await;
+    Ok(Outcome {
+        ssl_errors: errors,
+        received,
+    })
+}
+
+/// `mtls connect` from the command line.
+pub fn run(a: ConnectArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let stdin_lines = !std::io::IsTerminal::is_terminal(&std::io::stdin()) || true;
+        session(
+            &a,
+            &mut |s| eprintln!("{s}"),
+            &mut |d| {
+                use std::io::Write;
+                let mut o = std::io::stdout().lock();
+                if o.write_all(d.as_bytes()).and_then(|()| o.flush()).is_err() {
+                    std::process::exit(0);
+                }
+            },
+            stdin_lines,
+        )
+        .await
+        .map(|_| ())
+    })
+}

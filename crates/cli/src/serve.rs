@@ -1,0 +1,501 @@
+//! `mtls serve`: the seed's Qt server, done with `mtls_socket`. One task per connection; a
+//! heartbeat to each encrypted peer; received lines printed with the connection id and CN;
+//! CRLs reloaded on SIGHUP and when the files change; close_notify to every peer on Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mtls_socket::{
+    Event, Incoming, PeerVerifyMode, ServerNotice, SslConfiguration, SslServer, TlsContext,
+};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::log::{Logger, Record};
+use crate::pass::Source;
+use crate::peer::{PeerCert, describe_error};
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8443 or [::1]:8443 (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: String,
+    /// Our certificate chain (PEM or DER).
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// Our private key (PKCS#8, plain or encrypted; PKCS#1; SEC1).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// CA certificates that client certificates must chain to.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// CRLs (repeatable); reloaded on SIGHUP and when the files change.
+    #[arg(long)]
+    pub crl: Vec<PathBuf>,
+    /// peer: a valid client certificate is required; query: asked for and logged, not
+    /// required; none: not asked for.
+    #[arg(long, default_value = "peer")]
+    pub verify: String,
+    /// Only clients whose CN matches one of these globs (`*`, `?`) are served.
+    #[arg(long)]
+    pub allow_cn: Vec<String>,
+    /// Only clients with a SAN (DNS:…, IP:…, email:…, URI:…) matching one of these globs.
+    #[arg(long)]
+    pub allow_san: Vec<String>,
+    /// Lowest TLS version: 1.2 or 1.3.
+    #[arg(long, default_value = "1.2")]
+    pub tls_min: String,
+    /// Cipher suites, e.g. TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256.
+    #[arg(long)]
+    pub ciphers: Option<String>,
+    /// Seconds between `hello I am server <conn-id>` messages (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    pub heartbeat: f64,
+    /// Speak plain SMTP first and upgrade on STARTTLS (RFC 3207).
+    #[arg(long)]
+    pub starttls: bool,
+    /// Seconds a handshake (with STARTTLS: the whole plain prelude too) may take.
+    #[arg(long, default_value_t = 10.0)]
+    pub handshake_timeout: f64,
+    /// Most connections at once; more are closed at once and logged.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_conns: usize,
+    /// Passphrase file for an encrypted --key. Or set MTLS_KEY_PASSPHRASE.
+    #[arg(long)]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Log JSON objects, one per line.
+    #[arg(long)]
+    pub json_log: bool,
+}
+
+/// What every connection task shares.
+struct Shared {
+    log: Logger,
+    args: ServeArgs,
+    heartbeat: Option<Duration>,
+    crl_gen: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+    ctx: Arc<TlsContext>,
+}
+
+fn secs(v: f64, what: &str) -> Result<Duration> {
+    if !(v.is_finite() && v >= 0.0) {
+        anyhow::bail!("{what} must be a number of seconds ≥ 0");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Builds the TLS configuration from the arguments.
+pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
+    let mut cfg = SslConfiguration::new();
+    let what = a.key.display().to_string();
+    let pass = if mtls_pki::PrivateKey::is_encrypted(
+        &std::fs::read(&a.key).with_context(|| format!("reading {what}"))?,
+    ) {
+        Some(
+            Source {
+                file: a.key_passphrase_file.as_deref(),
+                env: "MTLS_KEY_PASSPHRASE",
+                what: &what,
+                flag: "--key-passphrase-file",
+            }
+            .get(false)?,
+        )
+    } else {
+        None
+    };
+    cfg.set_local_certificate_files(&a.cert, &a.key, pass.as_ref().map(|p| p.as_slice()))?;
+    cfg.add_ca_certificates_file(&a.ca)?;
+    for c in &a.crl {
+        cfg.add_crl_file(c)?;
+    }
+    cfg.set_peer_verify_mode(match a.verify.as_str() {
+        "peer" => PeerVerifyMode::VerifyPeer,
+        "query" => PeerVerifyMode::QueryPeer,
+        "none" => PeerVerifyMode::VerifyNone,
+        other => anyhow::bail!("unknown --verify {other:?}; use peer, query or none"),
+    });
+    cfg.set_protocol_range(a.tls_min.parse()?, mtls_socket::TlsVersion::Tls13)?;
+    if let Some(c) = &a.ciphers {
+        cfg.set_cipher_suites(c)?;
+    }
+    cfg.set_handshake_timeout(secs(a.handshake_timeout, "--handshake-timeout")?);
+    Ok(cfg)
+}
+
+/// Runs the server until `stop` turns true. `ready` receives the bound address.
+pub async fn serve(
+    args: ServeArgs,
+    log: Logger,
+    mut stop: watch::Receiver<bool>,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<()> {
+    let cfg = configure(&args)?;
+    let ctx = TlsContext::new(cfg)?;
+    let listen = args.listen.clone();
+    let server = SslServer::bind(listen.as_str(), ctx.clone(), args.max_conns)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = server.local_addr()?;
+    let crls = ctx.config().crls().clone();
+    let summary = crls.snapshot();
+    log.log(Record {
+        conn: None,
+        cn: None,
+        kind: "listening",
+        message: format!(
+            "listening on {addr} (verify {}, {} CRL file(s), {} revoked entries)",
+            args.verify,
+            args.crl.len(),
+            summary.0.iter().map(|c| c.len()).sum::<usize>()
+        ),
+        fields: json!({"addr": addr.to_string()})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    });
+    if let Some(r) = ready {
+        let _ = r.send(addr);
+    }
+    let (gen_tx, gen_rx) = watch::channel(crls.generation());
+    let reloader = tokio::spawn(crate::serve_crl::watch_crls(
+        crls,
+        log.clone(),
+        gen_tx,
+        stop.clone(),
+    ));
+    let heartbeat = match secs(args.heartbeat, "--heartbeat")? {
+        d if d.is_zero() => None,
+        d => Some(d),
+    };
+    let shared = Arc::new(Shared {
+        log: log.clone(),
+        args,
+        heartbeat,
+        crl_gen: gen_rx,
+        shutdown: stop.clone(),
+        ctx,
+    });
+    let notice_log = log.clone();
+    let mut tasks = server
+        .serve(
+            |inc| connection(inc, shared.clone()),
+            move |n| match n {
+                ServerNotice::LimitReached { peer, limit } => notice_log.msg(
+                    None,
+                    None,
+                    "refused",
+                    format!("refused {peer}: {limit} connections are open (--max-conns)"),
+                ),
+                ServerNotice::AcceptFailed(e) => {
+                    notice_log.msg(None, None, "accept_failed", format!("accept failed: {e}"))
+                }
+            },
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )
+        .await;
+    log.msg(
+        None,
+        None,
+        "stopping",
+        format!("stopping: closing {} connection(s)", tasks.len()),
+    );
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    reloader.abort();
+    log.msg(None, None, "stopped", "stopped".into());
+    Ok(())
+}
+
+async fn connection(inc: Incoming, sh: Arc<Shared>) {
+    let id = inc.id;
+    let log = sh.log.clone();
+    let mut sock = inc.socket;
+    let mut events = sock.events();
+    log.msg(
+        Some(id),
+        None,
+        "connected",
+        format!("connection from {}", inc.peer),
+    );
+    let elog = log.clone();
+    let event_task = tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            match e {
+                Event::StateChanged(s) => elog.msg(Some(id), None, "state", format!("state {s:?}")),
+                Event::ModeChanged(m) => elog.msg(Some(id), None, "mode", format!("mode {m:?}")),
+                Event::Disconnected => {
+                    elog.msg(Some(id), None, "disconnected", "disconnected".into())
+                }
+                _ => {}
+            }
+        }
+    });
+    if sh.args.starttls {
+        let limit = sh.ctx.config().handshake_timeout();
+        match tokio::time::timeout(limit, crate::smtp::server_prelude(&mut sock)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                log.msg(
+                    Some(id),
+                    None,
+                    "closed",
+                    "client left before STARTTLS".into(),
+                );
+                return;
+            }
+            Ok(Err(e)) => {
+                log.msg(
+                    Some(id),
+                    None,
+                    "starttls_failed",
+                    format!("STARTTLS exchange failed: {e}"),
+                );
+                return;
+            }
+            Err(_) => {
+                log.msg(
+                    Some(id),
+                    None,
+                    "starttls_failed",
+                    format!("STARTTLS exchange timed out after {limit:?}"),
+                );
+                return;
+            }
+        }
+    }
+    let result = sock.start_server_encryption().await;
+    for e in sock.ssl_errors() {
+        log.log(Record {
+            conn: Some(id),
+            cn: None,
+            kind: "ssl_error",
+            message: format!("ssl error {}", describe_error(e)),
+            fields: json!({"kind": e.kind.to_string(),
+                "certificate_sha256": e.certificate.as_ref().map(|c| c.sha256_hex())})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        });
+    }
+    if let Err(e) = result {
+        let kinds: Vec<String> = e.ssl_errors().iter().map(|x| x.kind.to_string()).collect();
+        log.log(Record {
+            conn: Some(id),
+            cn: None,
+            kind: "handshake_failed",
+            message: format!("handshake with {} failed: {e}", inc.peer),
+            fields: json!({"kinds": kinds})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        });
+        drop(sock);
+        let _ = event_task.await;
+        return;
+    }
+    let peer = sock
+        .peer_certificate_chain()
+        .first()
+        .map(|c| PeerCert::from_der(c));
+    let cn = peer.as_ref().and_then(|p| p.cn.clone());
+    let cnr = cn.as_deref();
+    log.msg(
+        Some(id),
+        cnr,
+        "encrypted",
+        format!(
+            "encrypted: {:?} {}",
+            sock.protocol().unwrap_or(mtls_socket::TlsVersion::Tls13),
+            sock.cipher().unwrap_or_default()
+        ),
+    );
+    match &peer {
+        Some(p) => log.log(Record {
+            conn: Some(id),
+            cn: cn.clone(),
+            kind: "peer",
+            message: format!("peer certificate: {}", p.describe()),
+            fields: json!({"subject": p.subject, "issuer": p.issuer, "serial": p.serial_hex,
+                "not_before": p.not_before, "not_after": p.not_after, "sha256": p.sha256})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        }),
+        None => log.msg(Some(id), None, "peer", "no client certificate".into()),
+    }
+    if let Some(reason) = not_allowed(&sh.args, peer.as_ref()) {
+        log.msg(Some(id), cnr, "not_allowed", format!("closing: {reason}"));
+        let _ = sock.disconnect_from_host().await;
+        drop(sock);
+        let _ = event_task.await;
+        return;
+    }
+    let serial = peer.as_ref().map(|p| p.serial.clone()).unwrap_or_default();
+    let crls = sh.ctx.config().crls().clone();
+    let (r, mut w) = tokio::io::split(sock);
+    let mut reader = BufReader::new(r);
+    let mut tick = sh
+        .heartbeat
+        .map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
+    let mut crl_gen = sh.crl_gen.clone();
+    let mut shutdown = sh.shutdown.clone();
+    let mut line = Vec::new();
+    let reason = loop {
+        tokio::select! {
+            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } } => {
+                let msg = format!("hello I am server {id}\n");
+                if let Err(e) = w.write_all(msg.as_bytes()).await {
+                    break format!("write failed: {}", mtls_socket::Error::from_io("writing", e));
+                }
+            }
+            r = read_line(&mut reader, &mut line) => match r {
+                Ok(0) => break "the peer closed the connection".to_string(),
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    log.log(Record { conn: Some(id), cn: cn.clone(), kind: "received",
+                        message: text.trim_end_matches(['\r', '\n']).to_string(),
+                        fields: Default::default() });
+                    line.clear();
+                }
+                Err(e) => break format!("read failed: {}", mtls_socket::Error::from_io("reading", e)),
+            },
+            changed = crl_gen.changed() => {
+                if changed.is_err() { continue; }
+                if !serial.is_empty() && crls.is_revoked(&serial) {
+                    let _ = w.shutdown().await;
+                    break "its certificate is now revoked (CRL reloaded)".to_string();
+                }
+            }
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
+                let _ = w.shutdown().await;
+                break "server shutting down (close_notify sent)".to_string();
+            }
+        }
+    };
+    log.msg(Some(id), cnr, "closed", format!("closed: {reason}"));
+    drop(w);
+    drop(reader);
+    let _ = event_task.await;
+}
+
+/// Reads one line of at most 64 KiB (longer lines are cut there).
+async fn read_line<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    const MAX: usize = 64 * 1024;
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = MAX.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..take.min(room)]);
+        r.consume(take);
+        if done || line.len() >= MAX {
+            return Ok(line.len());
+        }
+    }
+}
+
+fn not_allowed(a: &ServeArgs, peer: Option<&PeerCert>) -> Option<String> {
+    if a.allow_cn.is_empty() && a.allow_san.is_empty() {
+        return None;
+    }
+    let Some(p) = peer else {
+        return Some("no client certificate, and --allow-cn/--allow-san are set".into());
+    };
+    if !a.allow_cn.is_empty() {
+        let cn = p.cn.as_deref().unwrap_or("");
+        if !a.allow_cn.iter().any(|g| glob(g, cn)) {
+            return Some(format!("CN {cn:?} matches no --allow-cn"));
+        }
+    }
+    if !a.allow_san.is_empty()
+        && !p
+            .sans
+            .iter()
+            .any(|s| a.allow_san.iter().any(|g| glob(g, s)))
+    {
+        return Some(format!(
+            "no SAN of [{}] matches --allow-san",
+            p.sans.join(", ")
+        ));
+    }
+    None
+}
+
+/// `*` matches any run, `?` one character; everything else literally (case-sensitive).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// `mtls serve` from the command line: runs until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            crate::serve_crl::termination().await;
+            let _ = stop_tx.send(true);
+        });
+        serve(args.clone(), Logger::new(args.json_log), stop_rx, None).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("client*", "client1"));
+        assert!(glob("*.example", "a.b.example"));
+        assert!(glob("c?", "c1"));
+        assert!(!glob("c?", "c12"));
+        assert!(glob("*", ""));
+        assert!(!glob("server", "client"));
+    }
+}

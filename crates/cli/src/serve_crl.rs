@@ -1,0 +1,115 @@
+//! CRL reloading for `mtls serve` (SIGHUP, or the files changing), and termination signals.
+
+use std::time::{Duration, SystemTime};
+
+use mtls_socket::CrlHandle;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::log::{Logger, Record};
+
+fn stamps(files: &[std::path::PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}
+
+/// Reloads `crls` on SIGHUP or when a file's mtime/size changes (checked every 500 ms), logs
+/// `CRL reloaded: <entries> entries, CRL number <n>`, and publishes the new generation.
+pub async fn watch_crls(
+    crls: CrlHandle,
+    log: Logger,
+    gen_tx: watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let files = crls.files();
+    let mut last = stamps(&files);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        #[cfg(unix)]
+        let hup_fut = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fut = std::future::pending::<()>();
+        let why = tokio::select! {
+            _ = hup_fut => "SIGHUP",
+            _ = tick.tick() => {
+                let now = stamps(&files);
+                if files.is_empty() || now == last { continue; }
+                "the file changed"
+            }
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+        };
+        last = stamps(&files);
+        if files.is_empty() {
+            log.msg(
+                None,
+                None,
+                "crl_reload_skipped",
+                format!("{why}: no --crl files to reload"),
+            );
+            continue;
+        }
+        match crls.reload() {
+            Ok(s) => {
+                log.log(Record {
+                    conn: None,
+                    cn: None,
+                    kind: "crl_reloaded",
+                    message: format!(
+                        "CRL reloaded: {} entries, CRL number {} ({why})",
+                        s.entries,
+                        s.crl_number.clone().unwrap_or_else(|| "none".into())
+                    ),
+                    fields: json!({"entries": s.entries, "crl_number": s.crl_number})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                });
+                let _ = gen_tx.send(s.generation);
+            }
+            Err(e) => log.msg(
+                None,
+                None,
+                "crl_reload_failed",
+                format!("CRL reload failed, keeping the previous CRLs: {e}"),
+            ),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn termination() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut t) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = t.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

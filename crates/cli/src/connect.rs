@@ -38,6 +38,9 @@ pub struct ConnectArgs {
     /// The message sent once encrypted and every --interval.
     #[arg(long, default_value = "I am in!")]
     pub send: String,
+    /// The message sent every --interval after the first [default: the --send message].
+    #[arg(long)]
+    pub then: Option<String>,
     /// Seconds between messages (0: send once).
     #[arg(long, default_value_t = 0.0)]
     pub interval: f64,
@@ -235,9 +238,10 @@ pub async fn session(
                 }
             },
             _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } }, if !done_after(sent) => {
-                w.write_all(msg.as_bytes()).await.map_err(|e| mtls_socket::Error::from_io("writing", e))?;
+                let next = a.then.as_deref().unwrap_or(&a.send);
+                w.write_all(format!("{next}\n").as_bytes()).await.map_err(|e| mtls_socket::Error::from_io("writing", e))?;
                 sent += 1;
-                status(format!("sent: {}", a.send));
+                status(format!("sent: {next}"));
                 if done_after(sent) { deadline = Some(tokio::time::Instant::now() + grace); }
             }
             l = stdin.next_line(), if stdin_open => match l {
@@ -263,7 +267,6 @@ pub fn run(a: ConnectArgs) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
-        let stdin_lines = !std::io::IsTerminal::is_terminal(&std::io::stdin()) || true;
         session(
             &a,
             &mut |s| eprintln!("{s}"),
@@ -274,7 +277,7 @@ pub fn run(a: ConnectArgs) -> Result<()> {
                     std::process::exit(0);
                 }
             },
-            stdin_lines,
+            true,
         )
         .await
         .map(|_| ())

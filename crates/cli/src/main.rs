@@ -5,6 +5,7 @@
 mod ca;
 mod cert;
 mod connect;
+mod demo;
 mod keys;
 mod log;
 mod out;
@@ -30,6 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Play the whole story: CA, certificates, mTLS server and clients, revocation, rejection.
+    Demo(demo::DemoArgs),
     /// Run a certificate authority: init, sign, issue, revoke, crl, list, import/export openssl.
     Ca(ca::CaArgs),
     /// Inspect certificates, chains, requests and CRLs.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Ca(args) => ca::run(args),
+        Cmd::Demo(args) => demo::run(args),
         Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Key { cmd } => keys::run_key(cmd),
         Cmd::Serve(args) => serve::run(args),

@@ -90,7 +90,7 @@ impl SslServer {
 
     /// Accepts the next connection under the limit. Connections over the limit are closed at
     /// once and reported through `notice`.
-    pub async fn accept(&self, notice: &mut dyn FnMut(ServerNotice)) -> Incoming {
+    pub async fn accept(&self, notice: &mut (dyn FnMut(ServerNotice) + Send)) -> Incoming {
         loop {
             match self.listener.accept().await {
                 Ok((tcp, peer)) => match self.slots.clone().try_acquire_owned() {
@@ -124,7 +124,7 @@ impl SslServer {
     pub async fn serve<H, F>(
         &self,
         handler: H,
-        mut notice: impl FnMut(ServerNotice),
+        mut notice: impl FnMut(ServerNotice) + Send,
         shutdown: impl Future<Output = ()>,
     ) -> tokio::task::JoinSet<()>
     where

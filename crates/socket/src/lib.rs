@@ -34,7 +34,7 @@ pub use context::TlsContext;
 pub use crls::{CrlHandle, CrlSummary};
 pub use error::{Error, Result, alert_reason};
 pub use event::{Event, SocketState, SslMode};
-pub use mtls_verify::{CertInfo, ErrorKind, IgnoreRule, SslError};
+pub use mtls_verify::{CertInfo, ErrorKind, IgnoreRule, SslError, load_certificates, load_crls};
 pub use server::{Incoming, ServerNotice, SslServer};
 pub use socket::SslSocket;
 pub use verify::{IgnorePolicy, VerificationFailed};

@@ -9,7 +9,6 @@ use clap::Args;
 use mtls_socket::{Event, IgnoreRule, SslConfiguration, SslSocket};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::pass::Source;
 use crate::peer::{PeerCert, describe_error};
 
 #[derive(Args, Clone)]
@@ -88,21 +87,7 @@ pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
     let mut cfg = SslConfiguration::new();
     cfg.add_ca_certificates_file(&a.ca)?;
     if let (Some(c), Some(k)) = (&a.cert, &a.key) {
-        let what = k.display().to_string();
-        let data = std::fs::read(k).with_context(|| format!("reading {what}"))?;
-        let pass = if mtls_pki::PrivateKey::is_encrypted(&data) {
-            Some(
-                Source {
-                    file: a.key_passphrase_file.as_deref(),
-                    env: "MTLS_KEY_PASSPHRASE",
-                    what: &what,
-                    flag: "--key-passphrase-file",
-                }
-                .get(false)?,
-            )
-        } else {
-            None
-        };
+        let pass = crate::pass::for_key_file(k, a.key_passphrase_file.as_deref())?;
         cfg.set_local_certificate_files(c, k, pass.as_ref().map(|p| p.as_slice()))?;
     }
     cfg.set_protocol_range(a.tls_min.parse()?, a.tls_max.parse()?)?;

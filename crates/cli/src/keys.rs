@@ -57,24 +57,11 @@ pub fn parse_sans(sans: &[String]) -> Result<Vec<San>> {
 /// Loads a key, asking for its passphrase only when it is encrypted.
 pub fn load_key(path: &std::path::Path, pass_file: Option<&std::path::Path>) -> Result<PrivateKey> {
     let data = zeroize::Zeroizing::new(fsutil::read(path)?);
-    let what = path.display().to_string();
-    let pass = if PrivateKey::is_encrypted(&data) {
-        Some(
-            Source {
-                file: pass_file,
-                env: "MTLS_KEY_PASSPHRASE",
-                what: &what,
-                flag: "--key-passphrase-file",
-            }
-            .get(false)?,
-        )
-    } else {
-        None
-    };
+    let pass = crate::pass::for_key_file(path, pass_file)?;
     Ok(PrivateKey::from_bytes(
         &data,
         pass.as_ref().map(|p| p.as_slice()),
-        &what,
+        &path.display().to_string(),
     )?)
 }
 

@@ -66,3 +66,21 @@ impl Source<'_> {
         Ok(Zeroizing::new(first.as_bytes().to_vec()))
     }
 }
+
+/// The passphrase of the key file `key`, asked for only when the key is encrypted: from
+/// `file`, else `$MTLS_KEY_PASSPHRASE`, else a prompt.
+pub fn for_key_file(key: &Path, file: Option<&Path>) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let what = key.display().to_string();
+    let data = Zeroizing::new(std::fs::read(key).with_context(|| format!("reading {what}"))?);
+    if !mtls_pki::PrivateKey::is_encrypted(&data) {
+        return Ok(None);
+    }
+    Source {
+        file,
+        env: "MTLS_KEY_PASSPHRASE",
+        what: &what,
+        flag: "--key-passphrase-file",
+    }
+    .get(false)
+    .map(Some)
+}

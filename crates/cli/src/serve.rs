@@ -17,7 +17,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use crate::log::{Logger, Record};
-use crate::pass::Source;
 use crate::peer::{PeerCert, describe_error};
 
 #[derive(Args, Clone)]
@@ -93,22 +92,7 @@ fn secs(v: f64, what: &str) -> Result<Duration> {
 /// Builds the TLS configuration from the arguments.
 pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
     let mut cfg = SslConfiguration::new();
-    let what = a.key.display().to_string();
-    let pass = if mtls_pki::PrivateKey::is_encrypted(
-        &std::fs::read(&a.key).with_context(|| format!("reading {what}"))?,
-    ) {
-        Some(
-            Source {
-                file: a.key_passphrase_file.as_deref(),
-                env: "MTLS_KEY_PASSPHRASE",
-                what: &what,
-                flag: "--key-passphrase-file",
-            }
-            .get(false)?,
-        )
-    } else {
-        None
-    };
+    let pass = crate::pass::for_key_file(&a.key, a.key_passphrase_file.as_deref())?;
     cfg.set_local_certificate_files(&a.cert, &a.key, pass.as_ref().map(|p| p.as_slice()))?;
     cfg.add_ca_certificates_file(&a.ca)?;
     for c in &a.crl {

@@ -164,7 +164,17 @@ pub async fn session(
     if let Err(e) = result {
         let kinds: Vec<String> = e.ssl_errors().iter().map(|x| x.kind.to_string()).collect();
         if kinds.is_empty() {
-            bail!("handshake with {}:{port} failed: {e}", host);
+            // TLS 1.2 servers (OpenSSL) answer a missing client certificate with a bare
+            // handshake_failure; say what it most likely means.
+            let hint = match &e {
+                mtls_socket::Error::PeerRejected { reason, .. }
+                    if a.cert.is_none() && reason.contains("HandshakeFailure") =>
+                {
+                    " — the server probably requires a client certificate: give --cert and --key"
+                }
+                _ => "",
+            };
+            bail!("handshake with {}:{port} failed: {e}{hint}", host);
         }
         bail!(
             "handshake with {}:{port} failed [{}]: {e}",

@@ -346,7 +346,11 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
                 }
             }
             r = read_line(&mut reader, &mut line) => match r {
-                Ok(0) => break "the peer closed the connection".to_string(),
+                Ok(0) => {
+                    // Answer the peer's close_notify with ours (RFC 8446 6.1).
+                    let _ = w.shutdown().await;
+                    break "the peer closed the connection".to_string();
+                }
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
                     log.log(Record { conn: Some(id), cn: cn.clone(), kind: "received",

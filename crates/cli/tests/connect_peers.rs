@@ -175,7 +175,6 @@ fn refused_client_certificates_end_in_one_clear_error() {
 /// In TLS 1.2 OpenSSL refuses a missing client certificate with a handshake_failure alert;
 /// we know it asked for one and that we sent none, so the message must say so.
 #[test]
-#[ignore = "BUG: TLS 1.2 refusal of a missing client certificate reads \"no parameters in common (HandshakeFailure)\""]
 fn missing_client_certificate_in_tls12_is_named() {
     let env = Env::new();
     pki(&env);

@@ -85,7 +85,6 @@ fn python_clients_tls13_and_tls12() {
 /// RFC 8446 §6.1: each party MUST send close_notify before closing its write side. Python's
 /// `SSLSocket.unwrap()` waits for the server's answer to its own close_notify.
 #[test]
-#[ignore = "BUG: mtls serve drops a connection after the peer's close_notify without sending its own (Python unwrap() fails)"]
 fn python_unwrap_gets_close_notify_back() {
     let env = Env::new();
     pki(&env);

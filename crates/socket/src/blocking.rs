@@ -20,12 +20,15 @@ pub struct SslSocket {
     pending: Vec<u8>,
 }
 
-fn timed<T>(
+/// Runs `f` on `rt` with a timeout. The timer is created inside the runtime: creating it before
+/// `block_on` would need a runtime context that a non-async caller does not have.
+fn run_timed<T>(
+    rt: &Runtime,
     what: &str,
     t: Duration,
-    r: std::result::Result<Result<T>, tokio::time::error::Elapsed>,
+    f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    match r {
+    match rt.block_on(async move { tokio::time::timeout(t, f).await }) {
         Ok(v) => v,
         Err(_) => Err(Error::Timeout(format!("{what} (after {t:?})"))),
     }
@@ -101,8 +104,7 @@ impl SslSocket {
     /// Connects over TCP (waitForConnected).
     pub fn connect_to_host(&mut self, host: &str, port: u16, timeout: Duration) -> Result<()> {
         let f = self.inner.connect_to_host(host, port);
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("connecting", timeout, r)
+        run_timed(&self.rt, "connecting", timeout, f)
     }
 
     /// Connects and handshakes (connectToHostEncrypted + waitForEncrypted).
@@ -113,8 +115,7 @@ impl SslSocket {
         timeout: Duration,
     ) -> Result<()> {
         let f = self.inner.connect_to_host_encrypted(host, port);
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("connecting", timeout, r)
+        run_timed(&self.rt, "connecting", timeout, f)
     }
 
     /// Client handshake on the connected socket (startClientEncryption + waitForEncrypted).
@@ -124,15 +125,13 @@ impl SslSocket {
         timeout: Duration,
     ) -> Result<()> {
         let f = self.inner.start_client_encryption(server_name);
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("the TLS handshake", timeout, r)
+        run_timed(&self.rt, "the TLS handshake", timeout, f)
     }
 
     /// Server handshake on the connected socket (startServerEncryption + waitForEncrypted).
     pub fn start_server_encryption(&mut self, timeout: Duration) -> Result<()> {
         let f = self.inner.start_server_encryption();
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("the TLS handshake", timeout, r)
+        run_timed(&self.rt, "the TLS handshake", timeout, f)
     }
 
     /// Queues `data`; [`wait_for_bytes_written`](Self::wait_for_bytes_written) sends it.
@@ -156,8 +155,7 @@ impl SslSocket {
                 .map_err(|e| Error::io("writing", e))?;
             inner.flush().await.map_err(|e| Error::io("writing", e))
         };
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("writing", timeout, r).map(|()| true)
+        run_timed(&self.rt, "writing", timeout, f).map(|()| true)
     }
 
     /// Waits until data arrives (waitForReadyRead). Ok(false) when the peer closed.
@@ -165,21 +163,7 @@ impl SslSocket {
         if !self.buffer.is_empty() {
             return Ok(true);
         }
-        let mut chunk = vec![0u8; 16 * 1024];
-        let inner = &mut self.inner;
-        let f = async move { inner.read(&mut chunk).await.map(|n| (n, chunk)) };
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        match r {
-            Err(_) => Err(Error::Timeout(format!(
-                "waiting for data (after {timeout:?})"
-            ))),
-            Ok(Err(e)) => Err(Error::io("reading", e)),
-            Ok(Ok((0, _))) => Ok(false),
-            Ok(Ok((n, chunk))) => {
-                self.buffer.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
-        }
+        self.wait_for_ready_read_into(timeout)
     }
 
     /// Takes up to `buf.len()` bytes already received.
@@ -198,8 +182,7 @@ impl SslSocket {
     /// Closes with close_notify (disconnectFromHost + waitForDisconnected).
     pub fn disconnect_from_host(&mut self, timeout: Duration) -> Result<()> {
         let f = self.inner.disconnect_from_host();
-        let r = self.rt.block_on(tokio::time::timeout(timeout, f));
-        timed("closing", timeout, r)
+        run_timed(&self.rt, "closing", timeout, f)
     }
 
     /// Reads until the peer closes (waitForDisconnected); data read is kept for [`read`](Self::read).
@@ -220,21 +203,20 @@ impl SslSocket {
         }
     }
 
+    /// Reads once (with a timeout) into the buffer; Ok(false) at end of stream.
     fn wait_for_ready_read_into(&mut self, timeout: Duration) -> Result<bool> {
         let mut chunk = vec![0u8; 16 * 1024];
         let inner = &mut self.inner;
-        let f = async move { inner.read(&mut chunk).await.map(|n| (n, chunk)) };
-        match self.rt.block_on(tokio::time::timeout(timeout, f)) {
-            Err(_) => Err(Error::Timeout(format!(
-                "waiting for data (after {timeout:?})"
-            ))),
-            Ok(Err(e)) => Err(Error::io("reading", e)),
-            Ok(Ok((0, _))) => Ok(false),
-            Ok(Ok((n, chunk))) => {
-                self.buffer.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
-        }
+        let f = async move {
+            inner
+                .read(&mut chunk)
+                .await
+                .map(|n| (n, chunk))
+                .map_err(|e| Error::io("reading", e))
+        };
+        let (n, chunk) = run_timed(&self.rt, "waiting for data", timeout, f)?;
+        self.buffer.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
     }
 
     /// The async socket inside (accessors: peer chain, protocol, cipher, errors …).

@@ -144,7 +144,8 @@ impl SslSocket {
         self.ignore = IgnorePolicy::Expected(expected);
     }
 
-    /// Queues data to send as soon as the connection is encrypted (or at the next write).
+    /// Queues data to send as soon as the connection is encrypted; on an encrypted socket it
+    /// goes out before the next write or flush.
     pub fn enqueue(&mut self, data: &[u8]) {
         self.queued.extend_from_slice(data);
     }
@@ -488,12 +489,62 @@ impl AsyncRead for SslSocket {
     }
 }
 
+impl SslSocket {
+    /// Writes `buf` to whatever stream the socket has now.
+    fn poll_stream_write(
+        stream: &mut Stream,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match stream {
+            Stream::None => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the socket is not connected",
+            ))),
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    /// Sends what [`SslSocket::enqueue`] queued (on an encrypted socket: before the next write
+    /// or flush).
+    fn poll_drain_queue(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if !self.is_encrypted() {
+            return Poll::Ready(Ok(()));
+        }
+        while !self.queued.is_empty() {
+            match Self::poll_stream_write(&mut self.stream, cx, &self.queued) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.queued.drain(..n);
+                    self.shared
+                        .bytes_written
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    self.shared.emit(Event::BytesWritten(n));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncWrite for SslSocket {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if let Poll::Ready(Err(e)) = self.poll_drain_queue(cx) {
+            return Poll::Ready(Err(e));
+        }
+        if !self.queued.is_empty() && self.is_encrypted() {
+            return Poll::Pending;
+        }
         let r = match &mut self.stream {
             Stream::None => {
                 return Poll::Ready(Err(std::io::Error::new(
@@ -515,6 +566,11 @@ impl AsyncWrite for SslSocket {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if let Poll::Ready(Err(e)) | Poll::Ready(Ok(Err(e))) =
+            self.poll_drain_queue(cx).map(Ok::<_, std::io::Error>)
+        {
+            return Poll::Ready(Err(e));
+        }
         match &mut self.stream {
             Stream::None => Poll::Ready(Ok(())),
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),

@@ -85,7 +85,6 @@ fn async_echo_server(cfg: mtls_socket::SslConfiguration) -> (u16, std::thread::J
 }
 
 #[test]
-#[ignore = "BUG: blocking::SslSocket calls panic \"there is no reactor running\" outside a tokio runtime"]
 fn blocking_client_against_an_async_server() {
     client_against_an_async_server(false);
 }
@@ -158,7 +157,6 @@ fn client_against_an_async_server_body() {
 }
 
 #[test]
-#[ignore = "BUG: blocking::SslSocket calls panic \"there is no reactor running\" outside a tokio runtime"]
 fn blocking_on_both_sides_of_a_delayed_handshake() {
     delayed_handshake(false);
 }
@@ -224,7 +222,6 @@ fn delayed_handshake_body(workaround: bool) {
 }
 
 #[test]
-#[ignore = "BUG: blocking::SslSocket calls panic \"there is no reactor running\" outside a tokio runtime"]
 fn blocking_calls_time_out() {
     ctx(false, calls_time_out);
 }

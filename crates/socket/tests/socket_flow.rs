@@ -385,7 +385,6 @@ fn handshake_timeout_frees_a_silent_peer() {
 /// at the next write)". On an already encrypted socket the queued bytes must go out with the
 /// next write.
 #[test]
-#[ignore = "BUG: data enqueued on an encrypted socket is never sent, not even at the next write"]
 fn data_enqueued_after_the_handshake_goes_out_at_the_next_write() {
     run(async {
         let p = pki();

@@ -115,6 +115,29 @@ impl Cert {
     fn from_x509(der: &[u8], x: &X509Certificate<'_>) -> Cert {
         let tbs = &x.tbs_certificate;
         let mut problems = Vec::new();
+        // Serial number rules (strict). They are about issuing: a trust anchor's serial is never
+        // used (RFC 5280 §6.1.1 (d) takes only its name and key), and roots in use have serial 0
+        // (Starfield and Go Daddy Root G2), so anchors are exempt.
+        let raw_serial = x.raw_serial();
+        let mut serial_problem = |detail: String| {
+            problems.push(Problem {
+                kind: ErrorKind::MalformedCertificate,
+                strict: true,
+                anchor_exempt: true,
+                detail,
+            })
+        };
+        if raw_serial.len() > 20 {
+            serial_problem(format!(
+                "serial number of {} octets (at most 20 allowed)",
+                raw_serial.len()
+            ));
+        }
+        if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
+            serial_problem("negative serial number".into());
+        } else if raw_serial.iter().all(|b| *b == 0) {
+            serial_problem("serial number zero".into());
+        }
         let mut problem = |kind, strict, detail: String| {
             problems.push(Problem {
                 kind,
@@ -124,7 +147,6 @@ impl Cert {
             })
         };
 
-        let raw_serial = x.raw_serial();
         let info = CertInfo {
             der: rustls_pki_types::CertificateDer::from(der.to_vec()),
             subject: x.subject().to_string(),
@@ -163,30 +185,6 @@ impl Cert {
                 format!("a v{version} certificate with extensions"),
             );
         }
-        if raw_serial.len() > 20 {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                format!(
-                    "serial number of {} octets (at most 20 allowed)",
-                    raw_serial.len()
-                ),
-            );
-        }
-        if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                "negative serial number".into(),
-            );
-        } else if raw_serial.iter().all(|b| *b == 0) {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                "serial number zero".into(),
-            );
-        }
-
         let mut cert = Cert {
             info,
             version,

@@ -536,4 +536,9 @@ fn strict_serial_rules_exempt_the_trust_anchor() {
     assert!(r.to_string().contains("serial number zero"), "{r}");
     // Not strict: no serial rule at all.
     assert!(verifier(&[&root]).verify(&input(&zero.der, &[])).is_ok());
+    // A directly trusted end entity is still held to the rule (x509-limbo
+    // rfc5280::serial::negative).
+    let pinned = verifier(&[&zero]).strict(true);
+    let r = pinned.verify(&input(&zero.der, &[]).host("zero.test"));
+    assert_errors(&r, &[(K::MalformedCertificate, 0)]);
 }

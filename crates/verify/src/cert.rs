@@ -33,9 +33,21 @@ pub(crate) struct Problem {
     /// Reported only by a strict verifier (an RFC 5280 profile rule that OpenSSL also enforces
     /// only with `-x509_strict`).
     pub strict: bool,
-    /// Not reported for a trust anchor (rules about finding a certificate's issuer).
-    pub anchor_exempt: bool,
+    /// When the certificate is the trust anchor of the path, the problem is not reported.
+    pub anchor_exempt: AnchorExempt,
     pub detail: String,
+}
+
+/// Whether a [`Problem`] is reported for the trust anchor of the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnchorExempt {
+    /// Reported for every certificate.
+    No,
+    /// Not reported for a trust anchor (rules about finding a certificate's issuer).
+    Always,
+    /// Not reported for a trust anchor above the end entity (rules about issuing that do not
+    /// concern a configured CA); still reported for a directly trusted end entity.
+    AsIssuer,
 }
 
 /// basicConstraints.
@@ -115,16 +127,38 @@ impl Cert {
     fn from_x509(der: &[u8], x: &X509Certificate<'_>) -> Cert {
         let tbs = &x.tbs_certificate;
         let mut problems = Vec::new();
+        // Serial number rules (strict). A CA trust anchor's serial is never used (RFC 5280
+        // §6.1.1 (d) takes only its name and key), and roots in use have serial 0 (Starfield and
+        // Go Daddy Root G2): such anchors are exempt. A directly trusted end entity is not.
+        let raw_serial = x.raw_serial();
+        let mut serial_problem = |detail: String| {
+            problems.push(Problem {
+                kind: ErrorKind::MalformedCertificate,
+                strict: true,
+                anchor_exempt: AnchorExempt::AsIssuer,
+                detail,
+            })
+        };
+        if raw_serial.len() > 20 {
+            serial_problem(format!(
+                "serial number of {} octets (at most 20 allowed)",
+                raw_serial.len()
+            ));
+        }
+        if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
+            serial_problem("negative serial number".into());
+        } else if raw_serial.iter().all(|b| *b == 0) {
+            serial_problem("serial number zero".into());
+        }
         let mut problem = |kind, strict, detail: String| {
             problems.push(Problem {
                 kind,
                 strict,
-                anchor_exempt: false,
+                anchor_exempt: AnchorExempt::No,
                 detail,
             })
         };
 
-        let raw_serial = x.raw_serial();
         let info = CertInfo {
             der: rustls_pki_types::CertificateDer::from(der.to_vec()),
             subject: x.subject().to_string(),
@@ -163,30 +197,6 @@ impl Cert {
                 format!("a v{version} certificate with extensions"),
             );
         }
-        if raw_serial.len() > 20 {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                format!(
-                    "serial number of {} octets (at most 20 allowed)",
-                    raw_serial.len()
-                ),
-            );
-        }
-        if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                "negative serial number".into(),
-            );
-        } else if raw_serial.iter().all(|b| *b == 0) {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                "serial number zero".into(),
-            );
-        }
-
         let mut cert = Cert {
             info,
             version,
@@ -488,7 +498,7 @@ impl Cert {
             problems.push(Problem {
                 kind: ErrorKind::InvalidExtension,
                 strict: true,
-                anchor_exempt: true,
+                anchor_exempt: AnchorExempt::Always,
                 detail: "authorityKeyIdentifier keyIdentifier is missing".into(),
             });
         }

@@ -22,7 +22,7 @@
 
 use time::OffsetDateTime;
 
-use crate::cert::ku;
+use crate::cert::{AnchorExempt, ku};
 use crate::crl::{self, Status};
 use crate::error::{ErrorKind, SslError};
 use crate::path::{Ctx, End, MAX_NC_COMPARISONS};
@@ -57,11 +57,15 @@ pub(crate) fn evaluate(ctx: &mut Ctx<'_>, path: &[usize], end: End) -> Vec<SslEr
         let is_anchor = anchored && i == n - 1;
 
         // 1. The certificate's own problems.
-        for p in c
-            .problems
-            .iter()
-            .filter(|p| (strict || !p.strict) && !(is_anchor && p.anchor_exempt))
-        {
+        for p in c.problems.iter().filter(|p| {
+            let exempt = is_anchor
+                && match p.anchor_exempt {
+                    AnchorExempt::No => false,
+                    AnchorExempt::Always => true,
+                    AnchorExempt::AsIssuer => i > 0,
+                };
+            (strict || !p.strict) && !exempt
+        }) {
             err(p.kind, p.detail.clone());
         }
 

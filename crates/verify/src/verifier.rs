@@ -253,7 +253,8 @@ impl Verifier {
     /// Also enforce RFC 5280's certificate and CRL profile rules that OpenSSL checks only with
     /// `-x509_strict` (AKI/SKI presence, criticality of basicConstraints, nameConstraints,
     /// AKI/SKI/AIA, serial number rules, malformed SAN names, cRLNumber presence …).
-    /// Default off. The x509-limbo harness turns it on.
+    /// Default off, as in the socket layer and `mtls verify`; x509-limbo's RFC 5280 profile
+    /// cases expect it on (`LIMBO_STRICT=1` in `tests/limbo.rs`).
     pub fn strict(mut self, on: bool) -> Self {
         self.strict = on;
         self

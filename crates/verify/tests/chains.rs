@@ -514,3 +514,31 @@ fn ignore_rules_and_loading() {
     let der = load_certificates(p.leaf.der.as_ref(), "leaf.der").unwrap();
     assert_eq!(der[0], p.leaf.der);
 }
+
+/// Strict serial-number rules concern issued certificates, not the trust anchor: real roots
+/// (Starfield / Go Daddy Root G2, x509-limbo `online::fastly.com`) have serial 0.
+#[test]
+fn strict_serial_rules_exempt_the_trust_anchor() {
+    let mut rp = ca_params("Serial Zero Root", None);
+    rp.serial_number = Some(rcgen::SerialNumber::from_slice(&[0]));
+    let root = make(rp, key(), None);
+    let leaf = leaf("server.test", &["server.test"], &root);
+    let v = verifier(&[&root]).strict(true);
+    let r = v.verify(&input(&leaf.der, &[]).host("server.test"));
+    assert!(r.is_ok(), "{r}");
+
+    // The same rule still applies to the certificates below it.
+    let mut lp = leaf_params("zero.test", &["zero.test"]);
+    lp.serial_number = Some(rcgen::SerialNumber::from_slice(&[0]));
+    let zero = make(lp, key(), Some(&root));
+    let r = v.verify(&input(&zero.der, &[]).host("zero.test"));
+    assert_errors(&r, &[(K::MalformedCertificate, 0)]);
+    assert!(r.to_string().contains("serial number zero"), "{r}");
+    // Not strict: no serial rule at all.
+    assert!(verifier(&[&root]).verify(&input(&zero.der, &[])).is_ok());
+    // A directly trusted end entity is still held to the rule (x509-limbo
+    // rfc5280::serial::negative).
+    let pinned = verifier(&[&zero]).strict(true);
+    let r = pinned.verify(&input(&zero.der, &[]).host("zero.test"));
+    assert_errors(&r, &[(K::MalformedCertificate, 0)]);
+}

@@ -61,8 +61,13 @@ pub fn client_config(
     // peer (OpenSSL 3.0 has no ML-KEM) then does the same key exchange.
     provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::SECP256R1];
     if let Some(s) = suite {
-        provider.cipher_suites.retain(|cs| format!("{:?}", cs.suite()).contains(s));
-        anyhow::ensure!(!provider.cipher_suites.is_empty(), "no cipher suite matches {s}");
+        provider
+            .cipher_suites
+            .retain(|cs| format!("{:?}", cs.suite()).contains(s));
+        anyhow::ensure!(
+            !provider.cipher_suites.is_empty(),
+            "no cipher suite matches {s}"
+        );
     }
     let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
         &[&rustls::version::TLS12]

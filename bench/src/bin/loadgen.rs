@@ -107,12 +107,26 @@ fn self_cpu() -> f64 {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Handshakes { conn, count, concurrency, resume } => {
-            let cfg = mtls_bench::client_config(&conn.ca, &conn.cert, &conn.key, resume, conn.tls12, conn.suite.as_deref())?;
+        Cmd::Handshakes {
+            conn,
+            count,
+            concurrency,
+            resume,
+        } => {
+            let cfg = mtls_bench::client_config(
+                &conn.ca,
+                &conn.cert,
+                &conn.key,
+                resume,
+                conn.tls12,
+                conn.suite.as_deref(),
+            )?;
             let connector = TlsConnector::from(cfg);
             if resume {
                 // One full handshake to obtain tickets; resumed ones follow.
-                one_handshake(&conn, &connector).await.context("warm-up handshake")?;
+                one_handshake(&conn, &connector)
+                    .await
+                    .context("warm-up handshake")?;
             }
             let next = Arc::new(AtomicU64::new(0));
             let failed = Arc::new(AtomicU64::new(0));
@@ -121,8 +135,13 @@ async fn main() -> Result<()> {
             let t0 = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..concurrency.max(1) {
-                let (conn, connector, next, failed, resumed) =
-                    (conn.clone(), connector.clone(), next.clone(), failed.clone(), resumed.clone());
+                let (conn, connector, next, failed, resumed) = (
+                    conn.clone(),
+                    connector.clone(),
+                    next.clone(),
+                    failed.clone(),
+                    resumed.clone(),
+                );
                 tasks.spawn(async move {
                     while next.fetch_add(1, Ordering::Relaxed) < count {
                         match one_handshake(&conn, &connector).await {
@@ -148,16 +167,28 @@ async fn main() -> Result<()> {
                 self_cpu() - cpu0
             );
         }
-        Cmd::Hold { conn, count, concurrency, secs } => {
-            let cfg = mtls_bench::client_config(&conn.ca, &conn.cert, &conn.key, false, conn.tls12, None)?;
+        Cmd::Hold {
+            conn,
+            count,
+            concurrency,
+            secs,
+        } => {
+            let cfg = mtls_bench::client_config(
+                &conn.ca, &conn.cert, &conn.key, false, conn.tls12, None,
+            )?;
             let connector = TlsConnector::from(cfg);
             let held = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(count as usize)));
             let next = Arc::new(AtomicU64::new(0));
             let failed = Arc::new(AtomicU64::new(0));
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..concurrency.max(1) {
-                let (conn, connector, held, next, failed) =
-                    (conn.clone(), connector.clone(), held.clone(), next.clone(), failed.clone());
+                let (conn, connector, held, next, failed) = (
+                    conn.clone(),
+                    connector.clone(),
+                    held.clone(),
+                    next.clone(),
+                    failed.clone(),
+                );
                 tasks.spawn(async move {
                     while next.fetch_add(1, Ordering::Relaxed) < count {
                         match connect(&conn, &connector).await {
@@ -171,7 +202,10 @@ async fn main() -> Result<()> {
             }
             while tasks.join_next().await.is_some() {}
             let n = held.lock().await.len();
-            println!("{{\"held\":{n},\"failed\":{}}}", failed.load(Ordering::Relaxed));
+            println!(
+                "{{\"held\":{n},\"failed\":{}}}",
+                failed.load(Ordering::Relaxed)
+            );
             let mut stdin = tokio::io::stdin();
             let mut sink = [0u8; 64];
             let _ = tokio::time::timeout(Duration::from_secs_f64(secs), async {
@@ -180,9 +214,19 @@ async fn main() -> Result<()> {
             .await;
         }
         Cmd::Send { conn, bytes } => {
-            let cfg = mtls_bench::client_config(&conn.ca, &conn.cert, &conn.key, false, conn.tls12, conn.suite.as_deref())?;
+            let cfg = mtls_bench::client_config(
+                &conn.ca,
+                &conn.cert,
+                &conn.key,
+                false,
+                conn.tls12,
+                conn.suite.as_deref(),
+            )?;
             let mut s = connect(&conn, &TlsConnector::from(cfg)).await?;
-            let suite = format!("{:?}", s.get_ref().1.negotiated_cipher_suite().map(|c| c.suite()));
+            let suite = format!(
+                "{:?}",
+                s.get_ref().1.negotiated_cipher_suite().map(|c| c.suite())
+            );
             let buf = vec![0x5au8; 256 * 1024];
             let cpu0 = self_cpu();
             let t0 = Instant::now();
@@ -203,9 +247,19 @@ async fn main() -> Result<()> {
             );
         }
         Cmd::Recv { conn, bytes } => {
-            let cfg = mtls_bench::client_config(&conn.ca, &conn.cert, &conn.key, false, conn.tls12, conn.suite.as_deref())?;
+            let cfg = mtls_bench::client_config(
+                &conn.ca,
+                &conn.cert,
+                &conn.key,
+                false,
+                conn.tls12,
+                conn.suite.as_deref(),
+            )?;
             let mut s = connect(&conn, &TlsConnector::from(cfg)).await?;
-            let suite = format!("{:?}", s.get_ref().1.negotiated_cipher_suite().map(|c| c.suite()));
+            let suite = format!(
+                "{:?}",
+                s.get_ref().1.negotiated_cipher_suite().map(|c| c.suite())
+            );
             let mut buf = vec![0u8; 256 * 1024];
             let cpu0 = self_cpu();
             let t0 = Instant::now();
@@ -230,7 +284,10 @@ async fn main() -> Result<()> {
 /// One handshake; true when it was resumed.
 async fn one_handshake(c: &Conn, connector: &TlsConnector) -> Result<bool> {
     let mut s = connect(c, connector).await?;
-    let resumed = matches!(s.get_ref().1.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+    let resumed = matches!(
+        s.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
     s.shutdown().await?;
     let mut sink = [0u8; 4096];
     // Read until the server closes: by then it has processed our Finished and close_notify.

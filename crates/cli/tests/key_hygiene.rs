@@ -268,7 +268,6 @@ fn a_ca_key_readable_by_others_is_refused_with_the_fix() {
 }
 
 #[test]
-#[ignore = "BUG: `ca export-openssl` copies a CA key readable by others without refusing (pki openssl export does not call check_key_mode)"]
 fn export_openssl_refuses_a_ca_key_readable_by_others() {
     let env = ca_with_readable_key(0o644);
     refused(

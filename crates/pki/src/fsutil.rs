@@ -146,6 +146,27 @@ fn open_new(path: &Path, mode: Mode) -> std::io::Result<File> {
     opts.open(path)
 }
 
+/// Creates `dir` (and missing parents) with mode 0700 when it does not exist yet; an existing
+/// directory keeps its mode.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Creates a new file with `mode` (no fsync: for bulk outputs synced as a whole afterwards).
+pub fn create_file(path: &Path, mode: Mode) -> Result<File> {
+    open_new(path, mode).map_err(|e| Error::io(path, e))
+}
+
 /// fsyncs a directory so that a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]

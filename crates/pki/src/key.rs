@@ -94,8 +94,9 @@ impl FromStr for KeyType {
 
 /// A private key held in memory, able to sign certificates, requests and CRLs.
 ///
-/// The DER held by the inner key pair is zeroized by rcgen/aws-lc on drop where they allow it;
-/// every serialization we make is wrapped in [`Zeroizing`].
+/// Every serialization and decryption buffer mtls makes is wrapped in [`Zeroizing`]. The copy
+/// rcgen's `KeyPair` keeps is not wiped on drop (rcgen 0.14 offers no way to), nor are the
+/// `PrivateKeyDer` values handed to rcgen; the key objects aws-lc holds are freed by aws-lc.
 pub struct PrivateKey {
     pair: KeyPair,
 }

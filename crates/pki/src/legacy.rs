@@ -81,13 +81,13 @@ pub fn decrypt(
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration.
 fn bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(len + 16));
-    let mut prev: Vec<u8> = Vec::new();
+    let mut prev: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
     while out.len() < len {
         let mut h = Md5::new();
         h.update(&prev);
         h.update(pass);
         h.update(salt);
-        prev = h.finalize().to_vec();
+        prev = Zeroizing::new(h.finalize().to_vec());
         out.extend_from_slice(&prev);
     }
     out.truncate(len);

@@ -207,7 +207,7 @@ impl CertificateAuthority {
                 "does not belong to the CA certificate (the public keys differ)",
             ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        fsutil::create_private_dir(dir)?;
         let mut written: Vec<PathBuf> = Vec::new();
         let result = (|| -> Result<Box<dyn Store>> {
             let db = dir.join(files::DB);

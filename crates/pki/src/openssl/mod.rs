@@ -281,13 +281,10 @@ pub fn export(
     }
     let private = dest.join("private");
     let newcerts = dest.join("newcerts");
+    // The CA key leaves only from a key file nobody else can read, into a 0700 directory.
+    crate::ca::check_key_mode(&ca.dir().join(files::KEY))?;
     for d in [dest, &private, &newcerts] {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700));
+        fsutil::create_private_dir(d)?;
     }
     let key = zeroize::Zeroizing::new(fsutil::read(&ca.dir().join(files::KEY))?);
     fsutil::write_atomic(
@@ -306,7 +303,8 @@ pub fn export(
 
     let index_path = dest.join("index.txt");
     let tmp = dest.join(".index.txt.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let _ = std::fs::remove_file(&tmp);
+    let file = fsutil::create_file(&tmp, fsutil::Mode::Public)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut report = ExportReport::default();
     let now = crate::time::now().unix_timestamp();
@@ -332,8 +330,10 @@ pub fn export(
         report.records += 1;
         if !index_only && !r.der.is_empty() {
             let pem = pemutil::encode("CERTIFICATE", &r.der);
-            std::fs::write(newcerts.join(format!("{}.pem", r.serial.hex())), pem)
-                .map_err(|e| Error::io(&newcerts, e))?;
+            let path = newcerts.join(format!("{}.pem", r.serial.hex()));
+            fsutil::create_file(&path, fsutil::Mode::Public)?
+                .write_all(pem.as_bytes())
+                .map_err(|e| Error::io(&path, e))?;
             report.certificates += 1;
         }
         Ok(())

@@ -207,6 +207,7 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
     let id = inc.id;
     let log = sh.log.clone();
     let mut sock = inc.socket;
+    // Events are recorded during the handshake and logged after it; then the channel is freed.
     let mut events = sock.events();
     log.msg(
         Some(id),
@@ -214,22 +215,21 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
         "connected",
         format!("connection from {}", inc.peer),
     );
-    let elog = log.clone();
-    let event_task = tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
+    let drain = |events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>| {
+        while let Ok(e) = events.try_recv() {
             match e {
-                Event::StateChanged(s) => elog.msg(Some(id), None, "state", format!("state {s:?}")),
-                Event::ModeChanged(m) => elog.msg(Some(id), None, "mode", format!("mode {m:?}")),
+                Event::StateChanged(s) => log.msg(Some(id), None, "state", format!("state {s:?}")),
+                Event::ModeChanged(m) => log.msg(Some(id), None, "mode", format!("mode {m:?}")),
                 Event::Disconnected => {
-                    elog.msg(Some(id), None, "disconnected", "disconnected".into())
+                    log.msg(Some(id), None, "disconnected", "disconnected".into())
                 }
                 _ => {}
             }
         }
-    });
+    };
     if sh.args.starttls {
         let limit = sh.ctx.config().handshake_timeout();
-        match tokio::time::timeout(limit, crate::smtp::server_prelude(&mut sock)).await {
+        match tokio::time::timeout(limit, Box::pin(crate::smtp::server_prelude(&mut sock))).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 log.msg(
@@ -260,7 +260,12 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
             }
         }
     }
-    let result = sock.start_server_encryption().await;
+    // Boxed: the handshake future is large and only lives during the handshake; inline, it would
+    // grow every idle connection's task.
+    let result = Box::pin(sock.start_server_encryption()).await;
+    drain(&mut events);
+    sock.stop_events();
+    drop(events);
     for e in sock.ssl_errors() {
         log.log(Record {
             conn: Some(id),
@@ -287,7 +292,6 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
                 .unwrap_or_default(),
         });
         drop(sock);
-        let _ = event_task.await;
         return;
     }
     let peer = sock
@@ -324,13 +328,13 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
         log.msg(Some(id), cnr, "not_allowed", format!("closing: {reason}"));
         let _ = sock.disconnect_from_host().await;
         drop(sock);
-        let _ = event_task.await;
         return;
     }
     let serial = peer.as_ref().map(|p| p.serial.clone()).unwrap_or_default();
     let crls = sh.ctx.config().crls().clone();
     let (r, mut w) = tokio::io::split(sock);
-    let mut reader = BufReader::new(r);
+    // A small read buffer: lines are short, and thousands of idle connections each hold one.
+    let mut reader = BufReader::with_capacity(1024, r);
     let mut tick = sh
         .heartbeat
         .map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
@@ -374,9 +378,9 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
         }
     };
     log.msg(Some(id), cnr, "closed", format!("closed: {reason}"));
-    drop(w);
-    drop(reader);
-    let _ = event_task.await;
+    // The event channel was freed after the handshake; the last state changes are logged here.
+    log.msg(Some(id), None, "state", "state Unconnected".into());
+    log.msg(Some(id), None, "disconnected", "disconnected".into());
 }
 
 /// Reads one line of at most 64 KiB (longer lines are cut there).

@@ -45,8 +45,9 @@ pub enum Event {
     Encrypted,
     /// Every certificate error found in the peer's chain (even ignored ones).
     SslErrors(Vec<SslError>),
-    /// One certificate error (emitted once per error, before [`Event::SslErrors`]).
-    PeerVerifyError(SslError),
+    /// One certificate error (emitted once per error, before [`Event::SslErrors`]). Boxed so
+    /// that every event stays small: a server holds an event queue per connection.
+    PeerVerifyError(Box<SslError>),
     /// Application bytes accepted for sending.
     BytesWritten(usize),
     /// Bytes written to the network, including TLS overhead.
@@ -57,4 +58,13 @@ pub enum Event {
     Disconnected,
     /// An error; the message is what [`crate::Error`] displays.
     Error(String),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn events_stay_small() {
+        // Unbounded channels allocate blocks of 32 events per connection.
+        assert!(std::mem::size_of::<super::Event>() <= 32);
+    }
 }

@@ -27,6 +27,10 @@ impl Shared {
         *self.tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     }
 
+    pub fn clear_sender(&self) {
+        *self.tx.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     pub fn emit(&self, e: Event) {
         if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             let _ = tx.send(e);

@@ -119,6 +119,12 @@ impl SslSocket {
         rx
     }
 
+    /// Stops recording events and frees the channel (a server holding thousands of idle
+    /// connections need not keep a queue for each).
+    pub fn stop_events(&mut self) {
+        self.shared.clear_sender();
+    }
+
     fn set_state(&mut self, s: SocketState) {
         if self.state != s {
             self.state = s;
@@ -311,7 +317,8 @@ impl SslSocket {
             && !o.errors.is_empty()
         {
             for e in &o.errors {
-                self.shared.emit(Event::PeerVerifyError(e.clone()));
+                self.shared
+                    .emit(Event::PeerVerifyError(Box::new(e.clone())));
             }
             self.shared.emit(Event::SslErrors(o.errors.clone()));
             self.ssl_errors = o.errors.clone();

@@ -17,37 +17,27 @@ pub struct PeerCert {
 }
 
 impl PeerCert {
-    /// Reads what it can from `der`; never fails (an unreadable certificate gives empty fields).
+    /// Reads what it can from `der` with one parse; never fails (an unreadable certificate
+    /// gives empty fields).
     pub fn from_der(der: &[u8]) -> PeerCert {
-        let mut p = PeerCert {
-            sha256: mtls_verify::CertInfo::unparsed(der).sha256_hex(),
-            ..Default::default()
-        };
-        if let Ok(shown) = mtls_pki::show::show(der, "peer certificate")
-            && let Some(s) = shown.first()
-        {
-            if let Some(subj) = &s.subject {
-                p.subject = subj.text.clone();
-                p.cn = subj
-                    .fields
-                    .iter()
-                    .find(|f| f.field == "CN")
-                    .map(|f| f.value.clone());
-            }
-            if let Some(i) = &s.issuer {
-                p.issuer = i.text.clone();
-            }
-            if let Some(v) = &s.validity {
-                p.not_before = v.not_before.clone();
-                p.not_after = v.not_after.clone();
-            }
+        let sha256 = mtls_verify::CertInfo::unparsed(der).sha256_hex();
+        match mtls_pki::inspect::cert_summary(der) {
+            Some(s) => PeerCert {
+                subject: s.subject,
+                cn: s.cn,
+                issuer: s.issuer,
+                serial_hex: s.serial.hex(),
+                serial: s.serial.as_bytes().to_vec(),
+                not_before: s.not_before,
+                not_after: s.not_after,
+                sha256,
+                sans: s.sans,
+            },
+            None => PeerCert {
+                sha256,
+                ..Default::default()
+            },
         }
-        if let Ok(serial) = mtls_pki::inspect::cert_serial(der, "peer certificate") {
-            p.serial_hex = serial.hex();
-            p.serial = serial.as_bytes().to_vec();
-        }
-        p.sans = mtls_pki::inspect::cert_sans(der);
-        p
     }
 
     /// One line: subject, issuer, serial, validity.

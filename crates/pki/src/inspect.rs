@@ -111,6 +111,52 @@ pub fn cert_sans(data: &[u8]) -> Vec<String> {
     }
 }
 
+/// What logs say about a certificate, read with one parse and no signature checks (servers
+/// log this for every peer, so it must stay cheap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSummary {
+    /// Subject in OpenSSL one-line form.
+    pub subject: String,
+    /// The subject's CN, if any.
+    pub cn: Option<String>,
+    /// Issuer in OpenSSL one-line form.
+    pub issuer: String,
+    /// The serial number.
+    pub serial: crate::Serial,
+    /// notBefore, RFC 3339.
+    pub not_before: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+    /// subjectAltNames in OpenSSL notation.
+    pub sans: Vec<String>,
+}
+
+/// Summarises a DER certificate; `None` when it does not parse.
+pub fn cert_summary(der: &[u8]) -> Option<CertSummary> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    let subject = crate::Name::from_x509(cert.subject(), "certificate").ok()?;
+    let issuer = crate::Name::from_x509(cert.issuer(), "certificate").ok()?;
+    let sans = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|g| crate::San::from_general_name(g, "certificate").ok())
+            .map(|s| s.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(CertSummary {
+        cn: subject.common_name().map(str::to_owned),
+        subject: subject.to_string(),
+        issuer: issuer.to_string(),
+        serial: crate::Serial::from_bytes(cert.raw_serial()),
+        not_before: crate::time::rfc3339(cert.validity().not_before.timestamp()),
+        not_after: crate::time::rfc3339(cert.validity().not_after.timestamp()),
+        sans,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

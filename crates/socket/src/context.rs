@@ -1,5 +1,6 @@
 //! A prepared configuration shared by many sockets: the verifier (rebuilt when the CRLs
-//! change), root hints, and session caches for resumption.
+//! change), one server configuration for every connection, root hints, and session caches for
+//! resumption.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +9,55 @@ use rustls::client::{ClientSessionMemoryCache, ResolvesClientCert};
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{PeerVerifyMode, SslConfiguration};
+use crate::crls::CrlHandle;
 use crate::error::{Error, Result};
-use crate::verify::{IgnorePolicy, OutcomeSlot, PeerVerifier};
+use crate::verify::{IgnorePolicy, OutcomeSlot, PeerVerifier, Scope};
+
+/// The verifier for the current CRL generation, rebuilt only when the CRLs change.
+#[derive(Debug)]
+pub(crate) struct VerifierCache {
+    ca: Vec<CertificateDer<'static>>,
+    crls: CrlHandle,
+    depth: usize,
+    cached: Mutex<Option<(u64, Arc<Verifier>)>>,
+}
+
+impl VerifierCache {
+    /// The verifier for the CRLs in force now.
+    pub(crate) fn get(&self) -> Result<Arc<Verifier>> {
+        let (crls, generation) = self.crls.snapshot();
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, v)) = cached.as_ref()
+            && *g == generation
+        {
+            return Ok(v.clone());
+        }
+        let mode = if crls.is_empty() {
+            RevocationMode {
+                scope: RevocationScope::Off,
+                ..RevocationMode::default()
+            }
+        } else {
+            RevocationMode {
+                scope: RevocationScope::EndEntity,
+                require_status: true,
+                allow_expired_crls: false,
+            }
+        };
+        let v = Verifier::new(self.ca.clone())
+            .map_err(|e| Error::config("CA certificates", e.to_string()))?
+            .crls(crls.iter().cloned())
+            .revocation(mode)
+            .max_depth(self.depth);
+        let v = Arc::new(v);
+        *cached = Some((generation, v.clone()));
+        Ok(v)
+    }
+}
 
 /// A configuration ready for handshakes. Build one per server (or share one among client
 /// sockets) so that sessions can be resumed and the verifier is built once per CRL generation.
@@ -20,7 +65,10 @@ use crate::verify::{IgnorePolicy, OutcomeSlot, PeerVerifier};
 pub struct TlsContext {
     config: SslConfiguration,
     provider: Arc<rustls::crypto::CryptoProvider>,
-    verifier: Mutex<Option<(u64, Arc<Verifier>)>>,
+    verifiers: Arc<VerifierCache>,
+    /// One server configuration for every connection; each handshake's ignore policy and
+    /// outcome travel through a task-local (`verify::HANDSHAKE`).
+    server: Mutex<Option<Arc<ServerConfig>>>,
     root_hints: Arc<Vec<DistinguishedName>>,
     server_sessions: Arc<dyn StoresServerSessions>,
     ticketer: Arc<dyn ProducesTickets>,
@@ -42,10 +90,17 @@ impl TlsContext {
             .collect();
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .map_err(|e| Error::config("session tickets", e.to_string()))?;
+        let verifiers = Arc::new(VerifierCache {
+            ca: config.ca_certificates.clone(),
+            crls: config.crls.clone(),
+            depth: config.verify_depth,
+            cached: Mutex::new(None),
+        });
         Ok(Arc::new(TlsContext {
             config,
             provider,
-            verifier: Mutex::new(None),
+            verifiers,
+            server: Mutex::new(None),
             root_hints: Arc::new(root_hints),
             server_sessions: rustls::server::ServerSessionMemoryCache::new(4096),
             ticketer,
@@ -60,49 +115,22 @@ impl TlsContext {
 
     /// The verifier for the current CRL generation.
     pub fn verifier(&self) -> Result<Arc<Verifier>> {
-        let (crls, generation) = self.config.crls.snapshot();
-        let mut cached = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((g, v)) = cached.as_ref()
-            && *g == generation
-        {
-            return Ok(v.clone());
-        }
-        let mode = if crls.is_empty() {
-            RevocationMode {
-                scope: RevocationScope::Off,
-                ..RevocationMode::default()
-            }
-        } else {
-            RevocationMode {
-                scope: RevocationScope::EndEntity,
-                require_status: true,
-                allow_expired_crls: false,
-            }
-        };
-        let v = Verifier::new(self.config.ca_certificates.clone())
-            .map_err(|e| Error::config("CA certificates", e.to_string()))?
-            .crls(crls.iter().cloned())
-            .revocation(mode)
-            .max_depth(self.config.verify_depth);
-        let v = Arc::new(v);
-        *cached = Some((generation, v.clone()));
-        Ok(v)
+        self.verifiers.get()
     }
 
     fn peer_verifier(
         &self,
         server_side: bool,
         host: Option<String>,
-        ignore: IgnorePolicy,
-    ) -> Result<(Arc<PeerVerifier>, OutcomeSlot)> {
+        scope: Scope,
+    ) -> Arc<PeerVerifier> {
         let mode = match (self.config.verify_mode, server_side) {
             (PeerVerifyMode::AutoVerifyPeer, true) => PeerVerifyMode::QueryPeer,
             (PeerVerifyMode::AutoVerifyPeer, false) => PeerVerifyMode::VerifyPeer,
             (m, _) => m,
         };
-        let slot = OutcomeSlot::default();
-        let v = PeerVerifier {
-            verifier: self.verifier()?,
+        Arc::new(PeerVerifier {
+            verifiers: self.verifiers.clone(),
             mode,
             purpose: if server_side {
                 Purpose::ClientAuth
@@ -110,14 +138,12 @@ impl TlsContext {
                 Purpose::ServerAuth
             },
             host: self.config.verify_name.clone().or(host),
-            ignore,
-            slot: slot.clone(),
+            scope,
             algorithms: self.provider.signature_verification_algorithms,
             root_hints: self.root_hints.clone(),
             offer: mode != PeerVerifyMode::VerifyNone,
             mandatory: mode == PeerVerifyMode::VerifyPeer,
-        };
-        Ok((Arc::new(v), slot))
+        })
     }
 
     /// A client configuration for one connection to `host`.
@@ -126,7 +152,8 @@ impl TlsContext {
         host: Option<String>,
         ignore: IgnorePolicy,
     ) -> Result<(ClientConfig, OutcomeSlot)> {
-        let (v, slot) = self.peer_verifier(false, host, ignore)?;
+        let slot = OutcomeSlot::default();
+        let v = self.peer_verifier(false, host, Scope::Fixed(ignore, slot.clone()));
         let builder = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&self.config.versions())
             .map_err(|e| Error::config("protocol versions", e.to_string()))?
@@ -141,18 +168,19 @@ impl TlsContext {
         Ok((cfg, slot))
     }
 
-    /// A server configuration for one connection.
-    pub(crate) fn server_config(
-        &self,
-        ignore: IgnorePolicy,
-    ) -> Result<(ServerConfig, OutcomeSlot)> {
+    /// The server configuration shared by every connection (built on first use).
+    pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>> {
+        let mut cached = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
         let ck = self.config.certified_key.clone().ok_or_else(|| {
             Error::config(
                 "server",
                 "no local certificate and key configured (set_local_certificate_files)",
             )
         })?;
-        let (v, slot) = self.peer_verifier(true, None, ignore)?;
+        let v = self.peer_verifier(true, None, Scope::TaskLocal);
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&self.config.versions())
             .map_err(|e| Error::config("protocol versions", e.to_string()))?
@@ -161,7 +189,9 @@ impl TlsContext {
         cfg.alpn_protocols = self.config.alpn.clone();
         cfg.session_storage = self.server_sessions.clone();
         cfg.ticketer = self.ticketer.clone();
-        Ok((cfg, slot))
+        let cfg = Arc::new(cfg);
+        *cached = Some(cfg.clone());
+        Ok(cfg)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::context::TlsContext;
 use crate::error::{Error, Result, from_tls};
 use crate::event::{Event, SocketState, SslMode};
 use crate::io::{Counted, Shared};
-use crate::verify::{IgnorePolicy, OutcomeSlot};
+use crate::verify::{HANDSHAKE, IgnorePolicy, OutcomeSlot};
 use crate::{SslConfiguration, TlsVersion};
 
 type Tcp = Counted<TcpStream>;
@@ -259,12 +259,15 @@ impl SslSocket {
     /// Starts the server handshake on a connected plain socket (startServerEncryption).
     pub async fn start_server_encryption(&mut self) -> Result<()> {
         let tcp = self.take_plain()?;
-        let (cfg, slot) = self.ctx.server_config(self.ignore.clone())?;
+        let cfg = self.ctx.server_config()?;
+        let slot = OutcomeSlot::default();
         self.set_mode(SslMode::Server);
         self.shared.encrypting.store(true, Ordering::Relaxed);
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
         let timeout = self.ctx.config().handshake_timeout;
-        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        // The shared verifier finds this socket's ignore policy and outcome slot here.
+        let scoped = HANDSHAKE.scope((self.ignore.clone(), slot.clone()), acceptor.accept(tcp));
+        match tokio::time::timeout(timeout, scoped).await {
             Ok(Ok(tls)) => {
                 let (_, conn) = tls.get_ref();
                 self.record(

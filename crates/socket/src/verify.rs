@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use mtls_verify::{ErrorKind, IgnoreRule, Purpose, SslError, Verifier, VerifyInput};
+use mtls_verify::{ErrorKind, IgnoreRule, Purpose, SslError, VerifyInput};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -68,16 +68,30 @@ impl std::fmt::Display for VerificationFailed {
 
 impl std::error::Error for VerificationFailed {}
 
-/// One handshake's verifier, for either side.
+tokio::task_local! {
+    /// The ignore policy and outcome slot of the handshake being polled, for verifiers shared
+    /// by every connection of a server (one `ServerConfig` per context, not per connection).
+    pub(crate) static HANDSHAKE: (IgnorePolicy, OutcomeSlot);
+}
+
+/// Where a verifier finds its ignore policy and leaves its outcome.
+#[derive(Debug)]
+pub(crate) enum Scope {
+    /// This verifier serves one handshake (client sockets).
+    Fixed(IgnorePolicy, OutcomeSlot),
+    /// Shared: the handshake's task-local [`HANDSHAKE`] says.
+    TaskLocal,
+}
+
+/// A verifier for either side.
 #[derive(Debug)]
 pub(crate) struct PeerVerifier {
-    pub verifier: Arc<Verifier>,
+    pub verifiers: Arc<crate::context::VerifierCache>,
     pub mode: PeerVerifyMode,
     pub purpose: Purpose,
     /// Host to check (server certificates: the peer verify name or the host connected to).
     pub host: Option<String>,
-    pub ignore: IgnorePolicy,
-    pub slot: OutcomeSlot,
+    pub scope: Scope,
     pub algorithms: WebPkiSupportedAlgorithms,
     pub root_hints: Arc<Vec<DistinguishedName>>,
     /// Servers only: ask for a client certificate at all.
@@ -96,6 +110,10 @@ impl PeerVerifier {
         let errors = if self.mode == PeerVerifyMode::VerifyNone {
             Vec::new()
         } else {
+            let verifier = self
+                .verifiers
+                .get()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
             let mut input = VerifyInput::new(end_entity)
                 .intermediates(intermediates)
                 .time(now)
@@ -103,17 +121,34 @@ impl PeerVerifier {
             if let Some(h) = &self.host {
                 input = input.host(h);
             }
-            self.verifier.verify(&input).errors
+            verifier.verify(&input).errors
         };
+        match &self.scope {
+            Scope::Fixed(ignore, slot) => self.decide(errors, ignore, Some(slot)),
+            Scope::TaskLocal => HANDSHAKE
+                .try_with(|(ignore, slot)| self.decide(errors.clone(), ignore, Some(slot)))
+                .unwrap_or_else(|_| self.decide(errors, &IgnorePolicy::Nothing, None)),
+        }
+    }
+
+    /// Applies the verify mode and the ignore policy; records the outcome.
+    fn decide(
+        &self,
+        errors: Vec<SslError>,
+        ignore: &IgnorePolicy,
+        slot: Option<&OutcomeSlot>,
+    ) -> Result<(), rustls::Error> {
         let enforce = matches!(self.mode, PeerVerifyMode::VerifyPeer);
-        let blocking: Vec<&SslError> = errors.iter().filter(|e| !self.ignore.covers(e)).collect();
+        let blocking: Vec<&SslError> = errors.iter().filter(|e| !ignore.covers(e)).collect();
         let accepted = !enforce || blocking.is_empty();
         let first = blocking.first().map(|e| e.kind);
         let outcome = Outcome {
             errors: errors.clone(),
             accepted,
         };
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        if let Some(slot) = slot {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        }
         if accepted {
             return Ok(());
         }

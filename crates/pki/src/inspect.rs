@@ -90,25 +90,12 @@ pub fn key_id(spki_der: &[u8]) -> Option<Vec<u8>> {
 /// The subjectAltNames of the first certificate in PEM or DER `data`, in OpenSSL notation
 /// (empty when there are none or the input is not a certificate).
 pub fn cert_sans(data: &[u8]) -> Vec<String> {
-    let Ok(blocks) = crate::pemutil::blocks(data, "certificate", "certificate") else {
-        return Vec::new();
-    };
-    let Some(block) = blocks.first() else {
-        return Vec::new();
-    };
-    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(&block.der) else {
-        return Vec::new();
-    };
-    match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|g| crate::San::from_general_name(g, "certificate").ok())
-            .map(|s| s.to_string())
-            .collect(),
-        _ => Vec::new(),
-    }
+    crate::pemutil::blocks(data, "certificate", "certificate")
+        .ok()
+        .and_then(|blocks| blocks.into_iter().next())
+        .and_then(|b| cert_summary(&b.der))
+        .map(|s| s.sans)
+        .unwrap_or_default()
 }
 
 /// What logs say about a certificate, read with one parse and no signature checks (servers

@@ -34,12 +34,16 @@ fn run_timed<T>(
     }
 }
 
+fn runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))
+}
+
 impl SslSocket {
     fn build(inner: crate::SslSocket) -> Result<SslSocket> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the runtime", e))?;
+        let rt = runtime()?;
         let mut inner = inner;
         let events = inner.events();
         Ok(SslSocket {
@@ -62,10 +66,7 @@ impl SslSocket {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::io("preparing the stream", e))?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the runtime", e))?;
+        let rt = runtime()?;
         let tcp = {
             let _guard = rt.enter();
             tokio::net::TcpStream::from_std(stream)

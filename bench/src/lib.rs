@@ -1,6 +1,9 @@
 //! Shared helpers of the benchmark programs: reading a process's CPU time and memory from
-//! `/proc`, and rustls client configurations for the load generator.
+//! `/proc`, and rustls client configurations for the load generator; [`abuse`]: abusive peers
+//! and a well-behaved client for the abuse soak and its CI test.
 #![forbid(unsafe_code)]
+
+pub mod abuse;
 
 use std::sync::Arc;
 

@@ -36,6 +36,10 @@ pub enum Error {
         /// The alert, in words.
         reason: String,
     },
+    /// The peer does not speak TLS 1.2+ at all, or misbehaved before TLS got going: plaintext
+    /// HTTP, random bytes, an old TLS version, a connection closed before a ClientHello ….
+    #[error("{0}")]
+    NotTls(String),
     /// A TLS protocol failure.
     #[error("TLS: {0}")]
     Tls(#[from] rustls::Error),
@@ -64,6 +68,17 @@ impl Error {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        // rustls reports a TCP close without close_notify with a link to its manual; say what
+        // happened instead.
+        if source.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Error::Io {
+                context: context.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the peer closed the TCP connection without close_notify, possibly in the middle of a TLS record (the last data may be truncated)",
+                ),
+            };
+        }
         // A rustls error carried through tokio-rustls' io::Error: unwrap it for a better message.
         if let Some(inner) = source.get_ref()
             && let Some(tls) = inner.downcast_ref::<rustls::Error>()

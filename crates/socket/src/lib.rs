@@ -26,6 +26,7 @@ mod error;
 mod event;
 mod io;
 mod server;
+mod sniff;
 mod socket;
 mod verify;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::TlsContext;
@@ -58,10 +58,30 @@ impl SslServer {
         ctx: Arc<TlsContext>,
         max_connections: usize,
     ) -> Result<SslServer> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::io("listening", e))?;
         let limit = max_connections.max(1);
+        let addr = tokio::net::lookup_host(addr)
+            .await
+            .map_err(|e| Error::io("resolving the listen address", e))?
+            .next()
+            .ok_or_else(|| Error::config("listen address", "resolves to nothing"))?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| Error::io("listening", e))?;
+        socket
+            .set_reuseaddr(true)
+            .map_err(|e| Error::io("listening", e))?;
+        socket
+            .bind(addr)
+            .map_err(|e| Error::io(format!("listening on {addr}"), e))?;
+        // The accept queue must hold a burst: tokio's default of 128 lets the kernel drop SYNs,
+        // and every client (good ones too) then waits a 1 s retransmission.
+        let backlog = limit.clamp(1024, 65_535) as u32;
+        let listener = socket
+            .listen(backlog)
+            .map_err(|e| Error::io(format!("listening on {addr}"), e))?;
         Ok(SslServer {
             listener,
             ctx,

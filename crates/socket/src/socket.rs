@@ -258,13 +258,36 @@ impl SslSocket {
 
     /// Starts the server handshake on a connected plain socket (startServerEncryption).
     pub async fn start_server_encryption(&mut self) -> Result<()> {
+        let timeout = self.ctx.config().handshake_timeout;
+        // Look at the first bytes before rustls does, to say plainly what a peer that does not
+        // speak (modern) TLS sent, and to refuse TLS 1.0/1.1-only clients with protocol_version.
+        let first = match &mut self.stream {
+            Stream::Plain(tcp) => {
+                match tokio::time::timeout(timeout, crate::sniff::peek(&tcp.inner)).await {
+                    Ok(bytes) => bytes,
+                    Err(_) => return Err(self.handshake_failed(&OutcomeSlot::default(), None)),
+                }
+            }
+            _ => Vec::new(),
+        };
+        if let Some(refusal) = crate::sniff::refusal(&first) {
+            if let (Some(alert), Stream::Plain(tcp)) = (refusal.alert, &mut self.stream) {
+                let _ = tcp.inner.write_all(&alert).await;
+                let _ = tcp.inner.shutdown().await;
+            }
+            let err = Error::NotTls(refusal.reason);
+            self.shared.emit(Event::Error(err.to_string()));
+            self.stream = Stream::None;
+            self.set_state(SocketState::Unconnected);
+            self.emit_disconnected();
+            return Err(err);
+        }
         let tcp = self.take_plain()?;
         let cfg = self.ctx.server_config()?;
         let slot = OutcomeSlot::default();
         self.set_mode(SslMode::Server);
         self.shared.encrypting.store(true, Ordering::Relaxed);
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let timeout = self.ctx.config().handshake_timeout;
         // The shared verifier finds this socket's ignore policy and outcome slot here.
         let scoped = HANDSHAKE.scope((self.ignore.clone(), slot.clone()), acceptor.accept(tcp));
         match tokio::time::timeout(timeout, scoped).await {
@@ -350,7 +373,7 @@ impl SslSocket {
         let err = match (outcome, e) {
             (Some(o), _) if !o.accepted => Error::PeerVerification { errors: o.errors },
             (_, None) => Error::Timeout(format!(
-                "TLS handshake with {peer} (after {:?})",
+                "TLS handshake (after {:?})",
                 self.ctx.config().handshake_timeout
             )),
             (_, Some(e)) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
@@ -360,8 +383,16 @@ impl SslSocket {
                         "the peer sent no certificate",
                     )],
                 },
-                Some(tls) => from_tls(format!("TLS handshake with {peer}"), tls.clone()),
-                None => Error::io(format!("TLS handshake with {peer}"), e),
+                Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)) => {
+                    Error::NotTls(
+                        "the peer sent a handshake message larger than the 64 KiB limit (a client certificate chain that long?)".into(),
+                    )
+                }
+                Some(tls) => from_tls("TLS handshake".into(), tls.clone()),
+                None if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::NotTls(format!(
+                    "the peer {peer} closed the connection during the handshake (did it reject our certificate?)"
+                )),
+                None => Error::io("TLS handshake", e),
             },
         };
         if let Error::PeerVerification { errors } = &err

@@ -3,8 +3,8 @@
 //! mtls-socket's rustls verifiers do, against a fixed trusted root and CRL.
 //!
 //! Input: one flags byte, then `u16` big-endian length + DER per certificate (see common.rs).
-//! Flags: bits 0-1 purpose (any, server, client, any), bit 4 CRL checking, bit 5 host check,
-//! bit 6 strict mode.
+//! Flags: bits 0-1 purpose (any, server, client, any), bit 4 CRL checking as the socket does it
+//! (end entity only), bit 5 host check, bit 6 strict mode, bit 7 CRL checking of the whole chain.
 #![no_main]
 
 #[path = "common.rs"]
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use mtls_verify::{
-    CertificateDer, Purpose, RevocationMode, UnixTime, Verifier, VerifyInput, load_certificates,
-    load_crls,
+    CertificateDer, Purpose, RevocationMode, RevocationScope, UnixTime, Verifier, VerifyInput,
+    load_certificates, load_crls,
 };
 
 const ROOT: &[u8] = include_bytes!("../seeds/root.crt");
@@ -24,7 +24,19 @@ const CRL: &[u8] = include_bytes!("../seeds/inter.crl");
 
 static PLAIN: LazyLock<Verifier> =
     LazyLock::new(|| Verifier::new(load_certificates(ROOT, "root").unwrap()).unwrap());
+/// As mtls-socket's `TlsContext::verifier` sets it up when CRLs are configured.
 static WITH_CRL: LazyLock<Verifier> = LazyLock::new(|| {
+    Verifier::new(load_certificates(ROOT, "root").unwrap())
+        .unwrap()
+        .crls(load_crls(CRL, "crl").unwrap())
+        .revocation(RevocationMode {
+            scope: RevocationScope::EndEntity,
+            require_status: true,
+            allow_expired_crls: false,
+        })
+});
+/// Revocation of the whole chain (`mtls verify --crl`).
+static CHAIN_CRL: LazyLock<Verifier> = LazyLock::new(|| {
     Verifier::new(load_certificates(ROOT, "root").unwrap())
         .unwrap()
         .crls(load_crls(CRL, "crl").unwrap())
@@ -48,7 +60,9 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|d| CertificateDer::from(d.as_slice()))
         .collect();
-    let verifier: &Verifier = if flags & 0x10 != 0 {
+    let verifier: &Verifier = if flags & 0x80 != 0 {
+        &CHAIN_CRL
+    } else if flags & 0x10 != 0 {
         &WITH_CRL
     } else if flags & 0x40 != 0 {
         &STRICT

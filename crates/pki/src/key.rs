@@ -368,6 +368,13 @@ pub fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::R
                 u128::from(p.block_size),
                 u128::from(p.parallelization),
             );
+            // N must be a power of two above 1: pkcs5 0.8.1 computes log2(N) with an
+            // underflow for N = 0 (a panic; found by fuzzing).
+            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
+                return Err(format!(
+                    "its scrypt parameters (N={n}, r={r}, p={par}) are invalid (N must be a power of two above 1, r and p positive)"
+                ));
+            }
             if 128 * r * n > MAX_SCRYPT_MEMORY || n * r * par > MAX_SCRYPT_WORK {
                 return Err(format!(
                     "its scrypt parameters (N={n}, r={r}, p={par}) ask for more than {} MiB or {} units of work; re-encrypt it with `mtls key` or `openssl pkcs8 -topk8 -v2 aes-256-cbc`",

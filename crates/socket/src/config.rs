@@ -400,6 +400,12 @@ fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Resul
                 u128::from(p.block_size),
                 u128::from(p.parallelization),
             );
+            // pkcs5 0.8.1 computes log2(N) with an underflow for N = 0 (a panic).
+            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
+                return Err(format!(
+                    "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are invalid"
+                ));
+            }
             if 128 * r * n > 1 << 30 || n * r * par > 1 << 24 {
                 return Err(format!(
                     "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are too costly; re-encrypt it"

@@ -310,3 +310,82 @@ fn four_processes_sign_fifty_each_at_once() {
     let serials = check_files_in_store(&env, &files, "concurrent batches");
     assert_eq!(serials.len(), PROCS * EACH, "serials repeat");
 }
+
+/// The CRL numbers as the store records them: reserved (`crl_number`) and published
+/// (`crl_state`).
+fn crl_meta(env: &Env) -> (u64, u64) {
+    let db = rusqlite::Connection::open(env.path("ca/ca.db")).unwrap();
+    let get = |k: &str| -> String {
+        db.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+            .unwrap()
+    };
+    let state = get("crl_state");
+    (
+        get("crl_number").parse().unwrap(),
+        state.split(' ').next().unwrap().parse().unwrap(),
+    )
+}
+
+#[test]
+fn concurrent_revokes_and_crls_keep_the_newest_crl() {
+    const PROCS: usize = 4;
+    const EACH: usize = 4;
+    let env = Env::new();
+    env.init_ca(
+        "ca",
+        "/CN=Revoking Root",
+        &["--policy", "anything", "--no-passphrase"],
+    );
+    let csr = env.openssl_csr("one", "/CN=r.example", &[]);
+    std::fs::create_dir_all(env.path("req")).unwrap();
+    let mut args = vec![
+        "ca",
+        "sign",
+        "--dir",
+        "ca",
+        "--profile",
+        "client",
+        "--out-dir",
+        "D",
+    ];
+    let names: Vec<String> = (0..PROCS * EACH)
+        .map(|i| format!("req/r{i:02}.csr"))
+        .collect();
+    for n in &names {
+        std::fs::copy(env.path(&csr), env.path(n)).unwrap();
+    }
+    args.extend(names.iter().map(String::as_str));
+    env.ok(&args);
+    let serials = env.list_serials("ca", &[]);
+    // Each process revokes its own serials, issuing a CRL after each revocation.
+    std::thread::scope(|s| {
+        for p in 0..PROCS {
+            let env = &env;
+            let mine = &serials[p * EACH..(p + 1) * EACH];
+            s.spawn(move || {
+                for serial in mine {
+                    env.ok(&["ca", "revoke", "--dir", "ca", serial]);
+                    env.ok(&["ca", "crl", "--dir", "ca"]);
+                }
+            });
+        }
+    });
+    check_db(&env, "after concurrent revokes and CRLs");
+    assert_eq!(
+        env.list_serials("ca", &["--status", "revoked"]).len(),
+        PROCS * EACH
+    );
+    // crl.pem holds the highest number reserved, and lists every revocation.
+    let (reserved, published) = crl_meta(&env);
+    assert_eq!(reserved, (PROCS * EACH) as u64);
+    assert_eq!(published, reserved);
+    env.crl_verify_ok("ca/crl.pem", "ca/ca.crt");
+    let n = env.ssl(&["crl", "-in", "ca/crl.pem", "-noout", "-crlnumber"]);
+    assert_eq!(
+        n.trim(),
+        format!("crlNumber=0x{:02X}", reserved),
+        "crl.pem is not the newest CRL"
+    );
+    let text = env.ssl(&["crl", "-in", "ca/crl.pem", "-noout", "-text"]);
+    assert_eq!(text.matches("Serial Number:").count(), PROCS * EACH);
+}

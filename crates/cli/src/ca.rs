@@ -444,6 +444,12 @@ pub fn run(args: CaArgs) -> Result<()> {
             }
             let mut ca = open(&dir, pass_file, true)?;
             let crl = ca.crl(days)?;
+            if !crl.installed {
+                out::warn(&format!(
+                    "another `mtls ca crl` published a newer CRL meanwhile; {} keeps that one",
+                    dir.join(files::CRL).display()
+                ));
+            }
             if let Some(f) = &out_file {
                 fsutil::write_atomic(f, crl.pem.as_bytes(), fsutil::Mode::Public, true)?;
             }

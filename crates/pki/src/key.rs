@@ -273,6 +273,8 @@ impl PrivateKey {
             let pass = passphrase.ok_or_else(need_pass)?;
             let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.der.as_slice())
                 .map_err(|e| Error::decode(what, "encrypted private key", e))?;
+            check_kdf_cost(&enc.encryption_algorithm)
+                .map_err(|d| Error::decode(what, "encrypted private key", d))?;
             let doc = enc.decrypt(pass).map_err(|e| match e {
                 pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
                 | pkcs8::Error::Asn1(_) => wrong(),
@@ -344,6 +346,55 @@ impl PrivateKey {
 }
 
 /// AlgorithmIdentifier rsaEncryption, NULL.
+/// Most memory scrypt may ask for when decrypting a key (128·r·N bytes): 1 GiB. mtls writes
+/// keys with N = 2^17, r = 8 (128 MiB); `openssl pkcs8 -scrypt` with N = 2^14, r = 8.
+pub const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
+/// Most scrypt work (N·r·p) when decrypting a key: 16 times what mtls itself uses.
+pub const MAX_SCRYPT_WORK: u128 = 1 << 24;
+/// Most PBKDF2 iterations when decrypting a key (OpenSSL's default is 2048).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// Refuses key-derivation parameters that would take unbounded memory or time: the parameters
+/// come from the key file, and without a bound a 200-byte file can ask scrypt for terabytes (an
+/// allocation failure aborts the process) or PBKDF2 for 2^32 iterations (hours).
+pub fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Scrypt(p) => {
+            let (n, r, par) = (
+                u128::from(p.cost_parameter),
+                u128::from(p.block_size),
+                u128::from(p.parallelization),
+            );
+            // N must be a power of two above 1: pkcs5 0.8.1 computes log2(N) with an
+            // underflow for N = 0 (a panic; found by fuzzing).
+            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
+                return Err(format!(
+                    "its scrypt parameters (N={n}, r={r}, p={par}) are invalid (N must be a power of two above 1, r and p positive)"
+                ));
+            }
+            if 128 * r * n > MAX_SCRYPT_MEMORY || n * r * par > MAX_SCRYPT_WORK {
+                return Err(format!(
+                    "its scrypt parameters (N={n}, r={r}, p={par}) ask for more than {} MiB or {} units of work; re-encrypt it with `mtls key` or `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                    MAX_SCRYPT_MEMORY >> 20,
+                    MAX_SCRYPT_WORK
+                ));
+            }
+        }
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            return Err(format!(
+                "its PBKDF2 iteration count {} is above {MAX_PBKDF2_ITERATIONS}; re-encrypt it with `mtls key` or `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                p.iteration_count
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 const RSA_ALG_ID: [u8; 15] = [
     0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
 ];

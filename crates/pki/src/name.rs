@@ -187,7 +187,7 @@ impl Name {
             input: input.into(),
             detail: d,
         };
-        let s = input.trim();
+        let s = trim_escaped(input);
         if s.is_empty() {
             return Err(err(
                 "it is empty; write e.g. /C=CN/O=Example/CN=host or CN=host,O=Example,C=CN".into(),
@@ -216,7 +216,7 @@ impl Name {
                     "unknown field {k:?}; use C, ST, L, O, OU, CN, emailAddress, street, serialNumber, DC, title, GN, SN, UID or a dotted OID"
                 ))
             })?;
-            let value = unescape(v.trim()).map_err(err)?;
+            let value = unescape(trim_escaped(v)).map_err(err)?;
             name.push(attr, value).map_err(|e| match e {
                 Error::Invalid { detail, .. } => err(detail),
                 other => other,
@@ -444,12 +444,26 @@ fn unescape(v: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| "an escaped value is not valid UTF-8".into())
 }
 
+/// Trims surrounding whitespace, but not whitespace escaped with a backslash: `CN=x\ ` keeps its
+/// final space (RFC 4514 writes a trailing space that way).
+fn trim_escaped(s: &str) -> &str {
+    let s = s.trim_start();
+    let t = s.trim_end();
+    if t.len() < s.len() && t.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+        let kept = s[t.len()..].chars().next().map_or(0, char::len_utf8);
+        return &s[..t.len() + kept];
+    }
+    t
+}
+
 fn escape_rfc4514(v: &str) -> String {
     let mut out = String::new();
+    let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
+        // Whitespace at either end is escaped (any kind: parsing trims unescaped whitespace).
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-            || (i == 0 && (c == '#' || c == ' '))
-            || (i == v.chars().count() - 1 && c == ' ');
+            || (i == 0 && c == '#')
+            || ((i == 0 || i == last) && c.is_whitespace());
         if special {
             out.push('\\');
         }
@@ -480,6 +494,28 @@ mod tests {
         );
         let e = Name::parse("/CN=x/emailAddress=a@b.c").unwrap();
         assert_eq!(e.get(&Attr::Email), Some("a@b.c"));
+    }
+
+    #[test]
+    fn escaped_spaces_at_the_ends_survive() {
+        // Found by fuzzing (fuzz target `subject`): `CN=\20` became `CN=\ `, which did not parse.
+        for input in [
+            "CN=\\20",
+            "CN=\\ ",
+            "/CN=\\ x\\ ",
+            "CN=\\E2\\80\\83",
+            "CN=a\\ ,O=b",
+        ] {
+            let n = Name::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(Name::parse(&n.rfc4514()).unwrap(), n, "{input}");
+        }
+        assert_eq!(Name::parse("CN=\\ ").unwrap().common_name(), Some(" "));
+        assert_eq!(
+            Name::parse("CN=a\\ ,O=b").unwrap().common_name(),
+            Some("a ")
+        );
+        assert_eq!(Name::parse("CN=a\\\\ ").unwrap().common_name(), Some("a\\"));
+        assert_eq!(Name::parse(" CN=a  ").unwrap().common_name(), Some("a"));
     }
 
     #[test]

@@ -376,12 +376,51 @@ fn decrypt(der: &[u8], passphrase: Option<&[u8]>, what: &str) -> Result<PrivateK
     })?;
     let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
         .map_err(|e| Error::config(what, format!("not a valid encrypted key: {e}")))?;
+    check_kdf_cost(&enc.encryption_algorithm).map_err(|d| Error::config(what, d))?;
     let doc = enc
         .decrypt(pass)
         .map_err(|_| Error::config(what, "wrong passphrase"))?;
     Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         doc.as_bytes().to_vec(),
     )))
+}
+
+/// Refuses key-derivation parameters that would take unbounded memory or time (they come from
+/// the key file): scrypt over 1 GiB (128·r·N) or 2^24 work (N·r·p), PBKDF2 over 10^7
+/// iterations. The same bounds as mtls-pki's `key::check_kdf_cost`.
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Scrypt(p) => {
+            let (n, r, par) = (
+                u128::from(p.cost_parameter),
+                u128::from(p.block_size),
+                u128::from(p.parallelization),
+            );
+            // pkcs5 0.8.1 computes log2(N) with an underflow for N = 0 (a panic).
+            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
+                return Err(format!(
+                    "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are invalid"
+                ));
+            }
+            if 128 * r * n > 1 << 30 || n * r * par > 1 << 24 {
+                return Err(format!(
+                    "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are too costly; re-encrypt it"
+                ));
+            }
+        }
+        Kdf::Pbkdf2(p) if p.iteration_count > 10_000_000 => {
+            return Err(format!(
+                "encrypted key: {} PBKDF2 iterations is too costly; re-encrypt it",
+                p.iteration_count
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub struct CrlOutput {
     pub entries: usize,
     /// nextUpdate, Unix seconds.
     pub next_update: i64,
+    /// False when another process published a CRL with a higher number meanwhile: that one
+    /// stays in `DIR/crl.pem` (it lists every revocation this one does).
+    pub installed: bool,
 }
 
 impl CertificateAuthority {
@@ -36,7 +39,8 @@ impl CertificateAuthority {
     }
 
     /// Makes a v2 CRL of every revoked certificate, valid `days` (the `ca.toml` default when
-    /// `None`), with the next CRL number, and writes it atomically to `DIR/crl.pem`.
+    /// `None`), with the next CRL number, and writes it atomically to `DIR/crl.pem` — unless a
+    /// concurrent run already wrote a higher-numbered one there (see [`CrlOutput::installed`]).
     pub fn crl(&mut self, days: Option<u32>) -> Result<CrlOutput> {
         let days = days.unwrap_or(self.config.ca.crl_days);
         if days == 0 {
@@ -70,22 +74,21 @@ impl CertificateAuthority {
             .signed_by(&issuer)
             .map_err(|e| Error::crypto("signing the CRL", e))?;
         let pem = pemutil::encode("X509 CRL", crl.der());
-        fsutil::write_atomic(
-            &self.dir.join(files::CRL),
-            pem.as_bytes(),
-            fsutil::Mode::Public,
-            true,
+        let path = self.dir.join(files::CRL);
+        let installed = self.store.finish_crl(
+            CrlState {
+                number,
+                this_update: now.unix_timestamp(),
+                next_update: next.unix_timestamp(),
+            },
+            &mut || fsutil::write_atomic(&path, pem.as_bytes(), fsutil::Mode::Public, true),
         )?;
-        self.store.finish_crl(CrlState {
-            number,
-            this_update: now.unix_timestamp(),
-            next_update: next.unix_timestamp(),
-        })?;
         Ok(CrlOutput {
             pem,
             number,
             entries: entries.len(),
             next_update: next.unix_timestamp(),
+            installed,
         })
     }
 }

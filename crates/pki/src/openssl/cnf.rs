@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, Rule};
 
+/// The longest value after `$var` expansion, as in OpenSSL (`MAX_CONF_VALUE_LENGTH`).
+pub const MAX_VALUE_LEN: usize = 65536;
+
 /// A parsed configuration file: section name -> (key -> value), in file order.
 #[derive(Debug, Default, Clone)]
 pub struct Cnf {
@@ -45,7 +48,16 @@ impl Cnf {
             };
             let key = k.trim().to_string();
             let value = v.trim().trim_matches('"').to_string();
-            let expanded = cnf.expand(&section, &value);
+            let expanded = cnf.expand(&section, &value).ok_or_else(|| {
+                Error::decode(
+                    what,
+                    "openssl config",
+                    format!(
+                        "line {}: the value of {key} is longer than {MAX_VALUE_LEN} bytes after $-expansion",
+                        n + 1
+                    ),
+                )
+            })?;
             cnf.sections
                 .entry(section.clone())
                 .or_default()
@@ -108,7 +120,9 @@ impl Cnf {
         Policy::from_pairs(pairs).map(Some)
     }
 
-    fn expand(&self, section: &str, value: &str) -> String {
+    /// Expands `$var`, `${var}`, `$(var)` and `$section::var`; `None` when the result would
+    /// exceed [`MAX_VALUE_LEN`] (each line can double the length of the last: `a = $a$a`).
+    fn expand(&self, section: &str, value: &str) -> Option<String> {
         let mut out = String::new();
         let mut rest = value;
         while let Some(i) = rest.find('$') {
@@ -132,7 +146,12 @@ impl Cnf {
             };
             let (sec, key) = name.split_once("::").unwrap_or((section, name));
             match self.get(sec, key).or_else(|| self.get("default", key)) {
-                Some(v) if !name.is_empty() => out.push_str(v),
+                Some(v) if !name.is_empty() => {
+                    if out.len() + v.len() > MAX_VALUE_LEN {
+                        return None;
+                    }
+                    out.push_str(v)
+                }
                 _ => {
                     out.push('$');
                     out.push_str(name);
@@ -141,7 +160,7 @@ impl Cnf {
             rest = tail;
         }
         out.push_str(rest);
-        out
+        (out.len() <= MAX_VALUE_LEN).then_some(out)
     }
 }
 
@@ -170,5 +189,25 @@ mod tests {
         assert_eq!(p.rule(&crate::name::Attr::Locality), None);
         assert!(Cnf::parse("[oops\n", "t").is_err());
         assert!(Cnf::parse("novalue\n", "t").is_err());
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // Each line doubles the value: 2^40 bytes without a bound.
+        let mut text = String::from("a = xxxxxxxxxxxxxxxx\n");
+        for _ in 0..40 {
+            text.push_str("a = $a$a\n");
+        }
+        let e = Cnf::parse(&text, "t").unwrap_err().to_string();
+        assert!(e.contains("line 14") && e.contains("65536"), "{e}");
+        let ok = "a = xxxxxxxxxxxxxxxx\n".to_string() + &"a = $a$a\n".repeat(12);
+        assert_eq!(
+            Cnf::parse(&ok, "t")
+                .unwrap()
+                .get("default", "a")
+                .unwrap()
+                .len(),
+            65536
+        );
     }
 }

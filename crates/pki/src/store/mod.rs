@@ -165,8 +165,16 @@ pub trait Store: Send {
     fn revoke(&mut self, serial: &Serial, at: i64, reason: Reason) -> Result<()>;
     /// Reserves the next CRL number and returns it with every revoked entry, atomically.
     fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)>;
-    /// Records the validity of the CRL just issued under `number`.
-    fn finish_crl(&mut self, state: CrlState) -> Result<()>;
+    /// Publishes the CRL issued under `state.number`: runs `write` (which writes `crl.pem`) and
+    /// records `state`, in one transaction that excludes other writers, unless a CRL with a
+    /// higher number was published meanwhile by another process. Then nothing is written and
+    /// the result is `false`: the published CRL lists every revocation this one does (its number
+    /// was reserved later), and `crl.pem` never goes back to a lower number.
+    fn finish_crl(
+        &mut self,
+        state: CrlState,
+        write: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool>;
     /// The last CRL's state, if any was issued.
     fn crl_state(&self) -> Result<Option<CrlState>>;
     /// Records matching `filter`, optionally only those expiring before `expiring_before`.

@@ -317,18 +317,44 @@ impl Store for SqliteStore {
         Ok((n, entries))
     }
 
-    fn finish_crl(&mut self, state: CrlState) -> Result<()> {
+    fn finish_crl(
+        &mut self,
+        state: CrlState,
+        write: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool> {
+        let path = self.path.clone();
+        // IMMEDIATE: concurrent `mtls ca crl` runs reserve numbers in one order but may finish in
+        // another; holding the write lock from the check to the commit keeps crl.pem and
+        // crl_state at the highest number. A kill after the file is written leaves crl_state
+        // behind crl.pem, which is harmless: the next number is already reserved past it.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let published: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'crl_state'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| db_err(&path, e))?;
+        let published = published
+            .and_then(|v| v.split(' ').next().and_then(|n| n.parse::<u64>().ok()))
+            .unwrap_or(0);
+        if published >= state.number {
+            return Ok(false);
+        }
+        write()?;
         let value = format!(
             "{} {} {}",
             state.number, state.this_update, state.next_update
         );
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_state', ?1)",
-                [value],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_state', ?1)",
+            [value],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok(true)
     }
 
     fn crl_state(&self) -> Result<Option<CrlState>> {

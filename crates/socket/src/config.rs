@@ -303,15 +303,23 @@ impl SslConfiguration {
         Arc::new(p)
     }
 
+    /// The protocol versions in range that have at least one allowed cipher suite (rustls
+    /// refuses a configuration with a version and no suite for it: a TLS 1.3-only suite list
+    /// means TLS 1.3 only).
     pub(crate) fn versions(&self) -> Vec<&'static rustls::SupportedProtocolVersion> {
-        let mut v = Vec::new();
-        if self.min_version <= TlsVersion::Tls13 && self.max_version >= TlsVersion::Tls13 {
-            v.push(&rustls::version::TLS13);
+        let has = |v: rustls::ProtocolVersion| {
+            self.cipher_suites
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|c| c.version().version == v))
+        };
+        let mut out = Vec::new();
+        if self.max_version >= TlsVersion::Tls13 && has(rustls::ProtocolVersion::TLSv1_3) {
+            out.push(&rustls::version::TLS13);
         }
-        if self.min_version <= TlsVersion::Tls12 {
-            v.push(&rustls::version::TLS12);
+        if self.min_version <= TlsVersion::Tls12 && has(rustls::ProtocolVersion::TLSv1_2) {
+            out.push(&rustls::version::TLS12);
         }
-        v
+        out
     }
 }
 
@@ -437,6 +445,8 @@ mod tests {
             .unwrap();
         assert_eq!(c.cipher_suites.as_ref().unwrap().len(), 2);
         assert!(c.set_cipher_suites("RC4-MD5").is_err());
+        c.set_cipher_suites("TLS_AES_128_GCM_SHA256").unwrap();
+        assert_eq!(c.versions(), vec![&rustls::version::TLS13]);
         assert!("1.1".parse::<TlsVersion>().is_err());
     }
 }

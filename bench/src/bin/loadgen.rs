@@ -122,12 +122,11 @@ async fn main() -> Result<()> {
                 conn.suite.as_deref(),
             )?;
             let connector = TlsConnector::from(cfg);
-            if resume {
-                // One full handshake to obtain tickets; resumed ones follow.
-                one_handshake(&conn, &connector)
-                    .await
-                    .context("warm-up handshake")?;
-            }
+            // One untimed handshake: it names the suite the server chose and, with --resume,
+            // obtains the tickets the timed ones use.
+            let (_, suite) = one_handshake(&conn, &connector)
+                .await
+                .context("warm-up handshake")?;
             let next = Arc::new(AtomicU64::new(0));
             let failed = Arc::new(AtomicU64::new(0));
             let resumed = Arc::new(AtomicU64::new(0));
@@ -145,7 +144,7 @@ async fn main() -> Result<()> {
                 tasks.spawn(async move {
                     while next.fetch_add(1, Ordering::Relaxed) < count {
                         match one_handshake(&conn, &connector).await {
-                            Ok(r) => {
+                            Ok((r, _)) => {
                                 if r {
                                     resumed.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -160,7 +159,7 @@ async fn main() -> Result<()> {
             while tasks.join_next().await.is_some() {}
             let secs = t0.elapsed().as_secs_f64();
             println!(
-                "{{\"handshakes\":{count},\"failed\":{},\"resumed\":{},\"seconds\":{secs:.3},\"per_second\":{:.1},\"client_cpu\":{:.3}}}",
+                "{{\"handshakes\":{count},\"failed\":{},\"resumed\":{},\"seconds\":{secs:.3},\"per_second\":{:.1},\"client_cpu\":{:.3},\"suite\":\"{suite}\"}}",
                 failed.load(Ordering::Relaxed),
                 resumed.load(Ordering::Relaxed),
                 count as f64 / secs,
@@ -282,12 +281,19 @@ async fn main() -> Result<()> {
 }
 
 /// One handshake; true when it was resumed.
-async fn one_handshake(c: &Conn, connector: &TlsConnector) -> Result<bool> {
+/// One handshake and close: whether it resumed a session, and the suite negotiated.
+async fn one_handshake(c: &Conn, connector: &TlsConnector) -> Result<(bool, String)> {
     let mut s = connect(c, connector).await?;
     let resumed = matches!(
         s.get_ref().1.handshake_kind(),
         Some(rustls::HandshakeKind::Resumed)
     );
+    let suite = s
+        .get_ref()
+        .1
+        .negotiated_cipher_suite()
+        .map(|c| format!("{:?}", c.suite()))
+        .unwrap_or_default();
     s.shutdown().await?;
     let mut sink = [0u8; 4096];
     // Read until the server closes: by then it has processed our Finished and close_notify.
@@ -300,5 +306,5 @@ async fn one_handshake(c: &Conn, connector: &TlsConnector) -> Result<bool> {
         }
     })
     .await;
-    Ok(resumed)
+    Ok((resumed, suite))
 }

@@ -594,6 +594,16 @@ fn serial_of(target: &str) -> Result<Serial> {
         let data = fsutil::read(p)?;
         return Ok(mtls_pki::inspect::cert_serial(&data, target)?);
     }
+    // A mistyped path should be reported as a missing file, not as a bad serial number.
+    let looks_like_path = target.contains(std::path::MAIN_SEPARATOR)
+        || [".pem", ".crt", ".cer", ".der"]
+            .iter()
+            .any(|ext| target.to_ascii_lowercase().ends_with(ext));
+    if looks_like_path {
+        bail!(
+            "{target}: no such certificate file (give a certificate file or a serial number as `mtls ca list` prints it)"
+        );
+    }
     Ok(target.parse()?)
 }
 

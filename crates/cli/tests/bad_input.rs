@@ -49,6 +49,11 @@ fn garbage_and_empty_input_is_refused() {
     revoke("good.csr", &["good.csr", "CERTIFICATE"]);
     revoke("empty.csr", &["empty.csr"]);
     revoke("not-a-serial", &["not-a-serial"]);
+    revoke("missing.crt", &["missing.crt", "no such certificate file"]);
+    revoke(
+        "certs/missing",
+        &["certs/missing", "no such certificate file"],
+    );
 
     // Bad subjects and SANs name themselves.
     refused(

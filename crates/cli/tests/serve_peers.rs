@@ -391,6 +391,30 @@ fn tls_min_ciphers_and_handshake_timeout() {
     );
 }
 
+/// The server applies its own suite order: AES-128-GCM (SHA-256, which has CPU instructions)
+/// before AES-256-GCM, whatever order the client sends.
+#[test]
+fn server_cipher_order_wins() {
+    let env = Env::new();
+    pki(&env);
+    let srv = serve(&env, &[]);
+    let c = s_client(
+        &env,
+        &srv.addr,
+        Some("client1"),
+        &[
+            "-ciphersuites",
+            "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+        ],
+    );
+    c.wait_for("hello I am server 1");
+    assert!(
+        c.text().contains("Cipher is TLS_AES_128_GCM_SHA256"),
+        "{}",
+        c.dump()
+    );
+}
+
 #[test]
 fn sigterm_sends_close_notify_and_exits_zero() {
     let env = Env::new();

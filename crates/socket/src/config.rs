@@ -103,8 +103,52 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         })
 }
 
+/// aws-lc-rs with the cipher suites in our order of preference (see [`prefer_cheap_suites`]).
 pub(crate) fn provider() -> CryptoProvider {
-    rustls::crypto::aws_lc_rs::default_provider()
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    prefer_cheap_suites(&mut p.cipher_suites, has_aes_hardware());
+    p
+}
+
+/// Orders suites as Go's crypto/tls does: with AES hardware, AES-128-GCM first, then AES-256-GCM,
+/// then ChaCha20-Poly1305; without it, ChaCha20-Poly1305 first. All are strong; AES-128-GCM's
+/// SHA-256 runs on the CPU's SHA extensions where SHA-384 has none, which saves a tenth of a
+/// full handshake's CPU. A server applies its own order (it is the one paying).
+pub(crate) fn prefer_cheap_suites(suites: &mut [rustls::SupportedCipherSuite], aes_hw: bool) {
+    let rank = |s: &rustls::SupportedCipherSuite| {
+        let name = format!("{:?}", s.suite());
+        let tls13 = if s.version().version == rustls::ProtocolVersion::TLSv1_3 {
+            0
+        } else {
+            10
+        };
+        let cipher = match (name.contains("CHACHA20"), name.contains("AES_128")) {
+            (true, _) if !aes_hw => 0,
+            (false, true) => 1,
+            (false, false) => 2,
+            (true, _) => 3,
+        };
+        tls13 + cipher
+    };
+    // A stable sort keeps the provider's order (ECDSA before RSA in TLS 1.2) within a rank.
+    suites.sort_by_key(rank);
+}
+
+/// Whether the CPU has AES instructions (AES-GCM is then the fastest AEAD).
+fn has_aes_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 impl SslConfiguration {
@@ -240,7 +284,8 @@ impl SslConfiguration {
         Ok(self)
     }
 
-    /// Restricts cipher suites by name: rustls/IANA names (`TLS13_AES_128_GCM_SHA256`,
+    /// Restricts cipher suites by name, most preferred first (a server applies its own order,
+    /// not the client's): rustls/IANA names (`TLS13_AES_128_GCM_SHA256`,
     /// `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`) or OpenSSL names (`ECDHE-ECDSA-AES128-GCM-SHA256`,
     /// `TLS_AES_128_GCM_SHA256`), separated by `:` or `,`.
     pub fn set_cipher_suites(&mut self, list: &str) -> Result<&mut Self> {
@@ -448,5 +493,25 @@ mod tests {
         c.set_cipher_suites("TLS_AES_128_GCM_SHA256").unwrap();
         assert_eq!(c.versions(), vec![&rustls::version::TLS13]);
         assert!("1.1".parse::<TlsVersion>().is_err());
+    }
+
+    #[test]
+    fn suite_preference_follows_the_hardware() {
+        let names = |aes_hw| {
+            let mut suites = rustls::crypto::aws_lc_rs::default_provider().cipher_suites;
+            prefer_cheap_suites(&mut suites, aes_hw);
+            suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect::<Vec<_>>()
+        };
+        let hw = names(true);
+        assert_eq!(hw[0], "TLS13_AES_128_GCM_SHA256");
+        assert_eq!(hw[1], "TLS13_AES_256_GCM_SHA384");
+        assert_eq!(hw[2], "TLS13_CHACHA20_POLY1305_SHA256");
+        assert_eq!(hw[3], "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+        let soft = names(false);
+        assert_eq!(soft[0], "TLS13_CHACHA20_POLY1305_SHA256");
+        assert!(soft[3].contains("CHACHA20"), "{soft:?}");
     }
 }

@@ -187,6 +187,8 @@ impl TlsContext {
             .with_client_cert_verifier(v)
             .with_cert_resolver(Arc::new(Fixed(ck)));
         cfg.alpn_protocols = self.config.alpn.clone();
+        // Our order of cipher suites, not the client's (see `config::prefer_cheap_suites`).
+        cfg.ignore_client_order = true;
         cfg.session_storage = self.server_sessions.clone();
         cfg.ticketer = self.ticketer.clone();
         let cfg = Arc::new(cfg);

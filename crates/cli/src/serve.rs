@@ -260,7 +260,16 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
     }
     // Boxed: the handshake future is large and only lives during the handshake; inline, it would
     // grow every idle connection's task.
-    let result = Box::pin(sock.start_server_encryption()).await;
+    // A stopping server does not wait for handshakes: only established connections are owed a
+    // close_notify, and a stalled peer would otherwise hold the exit for the whole drain timeout.
+    let mut stop = sh.shutdown.clone();
+    let result = tokio::select! {
+        r = Box::pin(sock.start_server_encryption()) => r,
+        _ = stop.wait_for(|s| *s) => {
+            log.msg(Some(id), None, "closed", "handshake abandoned: the server is stopping".into());
+            return;
+        }
+    };
     drain(&mut events);
     sock.stop_events();
     drop(events);

@@ -425,10 +425,23 @@ fn sigterm_sends_close_notify_and_exits_zero() {
     let mut p = python(&env, srv.port(), Some("client2"), "1.3", "wait_eof");
     p.wait_for("WAITING");
     srv.proc.wait_for("[conn 2 client2] encrypted");
+    // A peer stalled mid-handshake does not hold the exit for the 5 s drain timeout.
+    let stalled = std::net::TcpStream::connect(&srv.addr).expect("connect");
+    srv.proc.wait_for("[conn 3] connection from");
 
+    let t0 = std::time::Instant::now();
     srv.proc.signal("TERM");
     let st = srv.proc.wait_exit(WAIT);
     assert_eq!(st.code(), Some(0), "{}", srv.proc.dump());
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}\n{}",
+        t0.elapsed(),
+        srv.proc.dump()
+    );
+    srv.proc
+        .wait_for("[conn 3] handshake abandoned: the server is stopping");
+    drop(stalled);
     c.wait_for("\nclosed");
     p.wait_exit(WAIT);
     let out = p.text();

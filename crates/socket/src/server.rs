@@ -119,7 +119,7 @@ impl SslServer {
                         return Incoming {
                             id,
                             peer,
-                            socket: SslSocket::from_tcp(tcp, self.ctx.clone()),
+                            socket: SslSocket::from_accepted(tcp, Some(peer), self.ctx.clone()),
                             _permit: permit,
                         };
                     }

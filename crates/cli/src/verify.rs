@@ -34,6 +34,11 @@ pub struct VerifyArgs {
     /// server or client: the extended key usage required.
     #[arg(long)]
     purpose: Option<String>,
+    /// Also enforce the RFC 5280 profile rules for issuers that openssl checks only with
+    /// -x509_strict (key identifiers, serial number form, where name constraints may appear,
+    /// cRLNumber in CRLs, …).
+    #[arg(long)]
+    strict: bool,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -73,7 +78,10 @@ pub fn run(a: VerifyArgs) -> Result<bool> {
         require_status: true,
         allow_expired_crls: false,
     };
-    let verifier = Verifier::new(roots)?.crls(crls).revocation(mode);
+    let verifier = Verifier::new(roots)?
+        .crls(crls)
+        .revocation(mode)
+        .strict(a.strict);
     let mut input = VerifyInput::new(&certs[0])
         .intermediates(&intermediates)
         .purpose(purpose);

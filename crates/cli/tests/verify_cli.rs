@@ -202,3 +202,74 @@ fn verify_reports_every_problem() {
         "{err}"
     );
 }
+
+/// `--strict` adds the RFC 5280 issuer-profile rules openssl checks with -x509_strict: a CA
+/// whose basicConstraints is not critical (made with `openssl req -addext`) verifies by default
+/// and is refused with --strict, by both; serial number zero too (openssl 3.0 does not check it).
+#[test]
+fn strict_refuses_what_x509_strict_refuses() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sh = |cmd: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+        -out ca.crt -subj /CN=Old -days 30 -addext basicConstraints=CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null",
+    );
+    sh(
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key \
+        -subj /CN=leaf -out leaf.csr 2>/dev/null",
+    );
+    sh("printf 'basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\n' > ext.cnf");
+    for (serial, out) in [("7", "leaf.crt"), ("0", "zero.crt")] {
+        sh(&format!(
+            "openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -set_serial {serial} \
+             -days 30 -extfile ext.cnf -out {out} 2>/dev/null"
+        ));
+    }
+    let openssl = |strict: bool| {
+        let mut c = Command::new("openssl");
+        c.arg("verify").current_dir(d);
+        if strict {
+            c.arg("-x509_strict");
+        }
+        let out = c.args(["-CAfile", "ca.crt", "leaf.crt"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+
+    assert_eq!(
+        ok(d, &["verify", "leaf.crt", "--ca", "ca.crt"]).trim(),
+        "OK"
+    );
+    assert!(openssl(false).contains("leaf.crt: OK"));
+    let text = fails(d, &["verify", "leaf.crt", "--ca", "ca.crt", "--strict"]);
+    assert!(
+        text.contains("InvalidExtension [depth 1: CN=Old]")
+            && text.contains("basicConstraints of a CA is not marked critical"),
+        "{text}"
+    );
+    let theirs = openssl(true);
+    assert!(theirs.contains("not marked critical"), "{theirs}");
+
+    assert_eq!(
+        ok(d, &["verify", "zero.crt", "--ca", "ca.crt"]).trim(),
+        "OK"
+    );
+    let text = fails(d, &["verify", "zero.crt", "--ca", "ca.crt", "--strict"]);
+    assert!(
+        text.contains("MalformedCertificate") && text.contains("serial number zero"),
+        "{text}"
+    );
+}

@@ -67,6 +67,7 @@ pub struct SslConfiguration {
     pub(crate) crls: CrlHandle,
     pub(crate) verify_mode: PeerVerifyMode,
     pub(crate) verify_depth: usize,
+    pub(crate) strict: bool,
     pub(crate) verify_name: Option<String>,
     pub(crate) min_version: TlsVersion,
     pub(crate) max_version: TlsVersion,
@@ -84,6 +85,7 @@ impl Default for SslConfiguration {
             crls: CrlHandle::default(),
             verify_mode: PeerVerifyMode::AutoVerifyPeer,
             verify_depth: mtls_verify::DEFAULT_MAX_DEPTH,
+            strict: false,
             verify_name: None,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
@@ -261,6 +263,16 @@ impl SslConfiguration {
     /// The longest chain accepted (certificates, leaf and anchor included).
     pub fn set_peer_verify_depth(&mut self, depth: usize) -> &mut Self {
         self.verify_depth = depth.max(1);
+        self
+    }
+
+    /// Also enforces the RFC 5280 profile rules for certificate and CRL issuers that OpenSSL
+    /// checks only with `-x509_strict` (authority/subject key identifiers present and not
+    /// critical, serial numbers positive and at most 20 octets, name constraints only in CAs,
+    /// a cRLNumber in every CRL, …). Off by default, as in OpenSSL and Qt: a chain from an
+    /// older or sloppier CA still verifies. Certificates from `mtls ca` pass either way.
+    pub fn set_strict_verification(&mut self, strict: bool) -> &mut Self {
+        self.strict = strict;
         self
     }
 

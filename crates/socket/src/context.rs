@@ -23,6 +23,7 @@ pub(crate) struct VerifierCache {
     ca: Vec<CertificateDer<'static>>,
     crls: CrlHandle,
     depth: usize,
+    strict: bool,
     cached: Mutex<Option<(u64, Arc<Verifier>)>>,
 }
 
@@ -52,7 +53,8 @@ impl VerifierCache {
             .map_err(|e| Error::config("CA certificates", e.to_string()))?
             .crls(crls.iter().cloned())
             .revocation(mode)
-            .max_depth(self.depth);
+            .max_depth(self.depth)
+            .strict(self.strict);
         let v = Arc::new(v);
         *cached = Some((generation, v.clone()));
         Ok(v)
@@ -94,6 +96,7 @@ impl TlsContext {
             ca: config.ca_certificates.clone(),
             crls: config.crls.clone(),
             depth: config.verify_depth,
+            strict: config.strict,
             cached: Mutex::new(None),
         });
         Ok(Arc::new(TlsContext {

@@ -357,3 +357,46 @@ fn crl_swap_and_reload_affect_the_next_handshake() {
         srv.next().await.0.expect("accepted");
     });
 }
+
+/// `set_strict_verification(true)` adds the RFC 5280 issuer-profile rules: a server certificate
+/// without authorityKeyIdentifier (§4.2.1.1) is accepted by default and refused when strict,
+/// with the error on that certificate.
+#[test]
+fn strict_verification_refuses_a_certificate_without_aki() {
+    run(async {
+        let ca = root("CA");
+        let n = leaf("localhost", &["localhost"], Use::Server, &ca);
+        let mut params = n.params;
+        params.use_authority_key_identifier_extension = false;
+        let der = params
+            .signed_by(&n.key, &ca.issuer())
+            .expect("sign")
+            .der()
+            .clone();
+        let no_aki = Node {
+            params,
+            key: n.key,
+            der,
+        };
+        let mut srv = plain_server(&no_aki, &ca).await;
+
+        let (mut c, _) = client(config(None, &[&ca]));
+        connect(&mut c, srv.port)
+            .await
+            .expect("accepted by default");
+        assert!(c.ssl_errors().is_empty(), "{:?}", c.ssl_errors());
+        srv.next().await.0.expect("server side");
+
+        let mut cfg = config(None, &[&ca]);
+        cfg.set_strict_verification(true);
+        let (mut c, _) = client(cfg);
+        let err = connect(&mut c, srv.port).await.expect_err("strict refuses");
+        assert_on(
+            err.ssl_errors(),
+            &[ErrorKind::InvalidExtension],
+            no_aki.sha256(),
+        );
+        assert!(err.to_string().contains("authorityKeyIdentifier"), "{err}");
+        let _ = srv.next().await;
+    });
+}

@@ -21,7 +21,7 @@
 //! cargo test -p mtls-verify --test limbo -- --nocapture     # summary and differences
 //! LIMBO_ONLY=nc:: …                                          # only ids containing this
 //! LIMBO_RESULTS=results.json …                               # also write the LimboResult
-//! LIMBO_STRICT=1 …                                           # Verifier::strict(true): report only
+//! cargo test -p mtls-verify --test limbo limbo_strict       # Verifier::strict(true)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,7 +140,9 @@ fn load_suite() -> Limbo {
 }
 
 /// `exceptions.txt`: `<id> <reason>` per line; `#` comments and blank lines ignored.
-fn load_exceptions() -> BTreeMap<String, String> {
+/// The exceptions of one mode: `strict-only` entries apply to the default mode, `strict-conflict`
+/// entries to the strict one, the others to both.
+fn load_exceptions(strict: bool) -> BTreeMap<String, String> {
     let path = data_dir().join("exceptions.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut map = BTreeMap::new();
@@ -150,6 +152,12 @@ fn load_exceptions() -> BTreeMap<String, String> {
             continue;
         }
         let (id, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let reason = reason.trim();
+        if (strict && reason.starts_with("strict-only:"))
+            || (!strict && reason.starts_with("strict-conflict:"))
+        {
+            continue;
+        }
         assert!(
             !reason.trim().is_empty(),
             "exceptions.txt line {}: {id} has no reason",
@@ -364,13 +372,24 @@ fn indent(s: &str) -> String {
     s.replace('\n', "\n        ")
 }
 
+/// The socket layer's configuration (not strict).
 #[test]
 fn limbo() {
+    run(false);
+}
+
+/// `Verifier::strict(true)` (`mtls verify --strict`, `SslConfiguration::set_strict_verification`):
+/// the strict-only exceptions must then match.
+#[test]
+fn limbo_strict() {
+    run(true);
+}
+
+fn run(strict: bool) {
     let started = std::time::Instant::now();
     let suite = load_suite();
-    let strict = std::env::var_os("LIMBO_STRICT").is_some();
     let only = std::env::var("LIMBO_ONLY").ok();
-    let exceptions = load_exceptions();
+    let exceptions = load_exceptions(strict);
 
     let ids: BTreeSet<&str> = suite.testcases.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids.len(), suite.testcases.len(), "duplicate testcase ids");
@@ -455,10 +474,6 @@ fn limbo() {
         eprintln!("LimboResult written to {}", PathBuf::from(path).display());
     }
 
-    if strict {
-        eprintln!("LIMBO_STRICT: report only; exceptions.txt describes the socket configuration");
-        return;
-    }
     assert!(
         unlisted.is_empty(),
         "{} difference(s) from the expected results are not in tests/data/limbo/exceptions.txt \

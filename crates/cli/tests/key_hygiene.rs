@@ -14,19 +14,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 
 /// `mtls ARGS` run by `sh` under `umask 000`, with the test environment of [`Env::mtls`].
 fn mtls_umask_000(env: &Env, args: &[&str]) -> Out {
-    let mut cmd = Command::new("sh");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("MTLS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let o = cmd
+    let o = without_mtls_env("sh")
         .current_dir(env.root())
         .arg("-c")
         .arg("umask 000 && exec \"$0\" \"$@\"")
@@ -37,13 +31,7 @@ fn mtls_umask_000(env: &Env, args: &[&str]) -> Out {
         .stdin(Stdio::null())
         .output()
         .expect("run sh");
-    Out {
-        what: format!("(umask 000) mtls {}", args.join(" ")),
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-    .success()
+    Out::from_output(format!("(umask 000) mtls {}", args.join(" ")), o).success()
 }
 #[test]
 fn every_key_file_is_0600_even_under_umask_000() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,13 +44,7 @@ struct Server {
 
 impl Server {
     fn start(env: &Env, args: &[&str], key_pass: &str) -> (Server, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtls"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MTLS_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
+        let mut child = without_mtls_env(env!("CARGO_BIN_EXE_mtls"))
             .current_dir(env.root())
             .args(args)
             .env("MTLS_KEY_PASSPHRASE", key_pass)

@@ -95,20 +95,21 @@ impl Env {
 
     /// `mtls ARGS` in the directory, stdin null, `MTLS_CA_PASSPHRASE` set to [`PASS`].
     pub fn mtls(&self, args: &[&str]) -> Cmd {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtls"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MTLS_") {
-                cmd.env_remove(k);
-            }
+        Cmd {
+            cmd: self.mtls_command(args),
+            what: format!("mtls {}", args.join(" ")),
         }
+    }
+
+    /// `mtls ARGS` as a [`Command`] in the directory: every `MTLS_*` variable of the surrounding
+    /// environment removed, `MTLS_CA_PASSPHRASE` set to [`PASS`].
+    pub fn mtls_command(&self, args: &[&str]) -> Command {
+        let mut cmd = without_mtls_env(env!("CARGO_BIN_EXE_mtls"));
         cmd.current_dir(self.root())
             .args(args)
             .env("MTLS_CA_PASSPHRASE", PASS)
             .env("RUST_BACKTRACE", "1");
-        Cmd {
-            cmd,
-            what: format!("mtls {}", args.join(" ")),
-        }
+        cmd
     }
 
     /// `mtls ARGS`, asserting success.

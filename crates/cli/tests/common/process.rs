@@ -2,7 +2,7 @@
 //! with the assertions of the CLI's exit and error contract) and [`finish`] for spawned ones.
 
 use std::ffi::OsStr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The output of one finished process.
 #[derive(Debug, Clone)]
@@ -18,6 +18,16 @@ pub struct Out {
 }
 
 impl Out {
+    /// The output of the finished process `what`.
+    pub fn from_output(what: String, o: Output) -> Out {
+        Out {
+            what,
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
     /// The command line, exit code and output, for failure messages.
     pub(super) fn dump(&self) -> String {
         format!(
@@ -154,12 +164,7 @@ impl Cmd {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.what));
-        Out {
-            what: self.what,
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        Out::from_output(self.what, o)
     }
 
     /// Starts the process with stdout and stderr piped; see [`finish`].
@@ -180,10 +185,17 @@ pub fn finish((what, child): (String, Child)) -> Out {
     let o = child
         .wait_with_output()
         .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    Out {
-        what,
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    Out::from_output(what, o)
+}
+
+/// A [`Command`] for `program` with every `MTLS_*` variable of the surrounding environment
+/// removed.
+pub fn without_mtls_env(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MTLS_") {
+            cmd.env_remove(k);
+        }
     }
+    cmd
 }

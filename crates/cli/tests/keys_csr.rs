@@ -339,8 +339,8 @@ fn csr_with_wrong_or_missing_key_passphrase_is_refused() {
     assert_same(&before, &env.snapshot());
 }
 
-#[test]
-fn openssl_rsa1024_request_is_refused_by_ca_sign() {
+/// A root CA in `ca` and an RSA-1024 request `weak.csr` (+ `weak.key`) made by `openssl req`.
+fn openssl_weak_request() -> Env {
     let env = Env::new();
     env.root_ca();
     env.ssl(&[
@@ -356,6 +356,12 @@ fn openssl_rsa1024_request_is_refused_by_ca_sign() {
         "-out",
         "weak.csr",
     ]);
+    env
+}
+
+#[test]
+fn openssl_rsa1024_request_is_refused_by_ca_sign() {
+    let env = openssl_weak_request();
     let list = env.list("ca", &[]);
     let before = env.snapshot();
     env.mtls(&[
@@ -378,21 +384,7 @@ fn openssl_rsa1024_request_is_refused_by_ca_sign() {
 #[test]
 
 fn openssl_rsa1024_request_refusal_says_use_rsa2048() {
-    let env = Env::new();
-    env.root_ca();
-    env.ssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "rsa:1024",
-        "-nodes",
-        "-keyout",
-        "weak.key",
-        "-subj",
-        &leaf_subject("weak.example"),
-        "-out",
-        "weak.csr",
-    ]);
+    let env = openssl_weak_request();
     // The request itself is sound: openssl verifies its signature.
     env.req_verify_ok(&["-in", "weak.csr"]);
     env.mtls(&[

@@ -1,23 +1,28 @@
 //! [`SslSocket`]: one TLS connection, client or server, with an immediate or delayed handshake.
+//!
+//! This module holds the socket itself: construction, connecting, state and events, closing and
+//! what the handshake negotiated. The handshake is in `handshake`, reading and writing in
+//! `io_impl`.
+
+mod handshake;
+mod io_impl;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
 use mtls_verify::{IgnoreRule, SslError};
 use rustls::SupportedCipherSuite;
-use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use rustls_pki_types::CertificateDer;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::context::TlsContext;
-use crate::error::{Error, Result, from_tls};
+use crate::error::{Error, Result};
 use crate::event::{Event, SocketState, SslMode};
 use crate::io::{Counted, Shared};
-use crate::verify::{HANDSHAKE, IgnorePolicy, OutcomeSlot};
+use crate::verify::IgnorePolicy;
 use crate::{SslConfiguration, TlsVersion};
 
 type Tcp = Counted<TcpStream>;
@@ -226,199 +231,6 @@ impl SslSocket {
             .unwrap_or_else(|| "peer".into())
     }
 
-    /// Starts the client handshake on a connected plain socket (startClientEncryption).
-    /// `server_name` is sent as SNI and checked against the server's certificate (unless a
-    /// peer verify name is configured); `None` uses the peer's IP address.
-    pub async fn start_client_encryption(&mut self, server_name: Option<&str>) -> Result<()> {
-        let tcp = self.take_plain()?;
-        let host = match server_name {
-            Some(h) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
-            None => self
-                .peer_addr
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
-        };
-        let name = ServerName::try_from(host.clone()).map_err(|_| {
-            Error::config(
-                format!("server name {host:?}"),
-                "not a DNS name or IP address",
-            )
-        })?;
-        let (cfg, slot) = self.ctx.client_config(Some(host), self.ignore.clone())?;
-        self.set_mode(SslMode::Client);
-        self.shared.encrypting.store(true, Ordering::Relaxed);
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-        let timeout = self.ctx.config().handshake_timeout;
-        let res = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
-        match res {
-            Ok(Ok(tls)) => {
-                let (_, conn) = tls.get_ref();
-                self.record(
-                    conn.peer_certificates(),
-                    conn.protocol_version(),
-                    conn.negotiated_cipher_suite(),
-                    conn.alpn_protocol(),
-                );
-                self.stream = Stream::Client(Box::new(tls));
-                self.finish_handshake(&slot).await
-            }
-            Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
-            Err(_) => Err(self.handshake_failed(&slot, None)),
-        }
-    }
-
-    /// Starts the server handshake on a connected plain socket (startServerEncryption).
-    pub async fn start_server_encryption(&mut self) -> Result<()> {
-        let timeout = self.ctx.config().handshake_timeout;
-        // Look at the first bytes before rustls does, to say plainly what a peer that does not
-        // speak (modern) TLS sent, and to refuse TLS 1.0/1.1-only clients with protocol_version.
-        let first = match &mut self.stream {
-            Stream::Plain(tcp) => {
-                match tokio::time::timeout(timeout, crate::sniff::peek(&tcp.inner)).await {
-                    Ok(bytes) => bytes,
-                    Err(_) => return Err(self.handshake_failed(&OutcomeSlot::default(), None)),
-                }
-            }
-            _ => Vec::new(),
-        };
-        if let Some(refusal) = crate::sniff::refusal(&first) {
-            if let (Some(alert), Stream::Plain(tcp)) = (refusal.alert, &mut self.stream) {
-                let _ = tcp.inner.write_all(&alert).await;
-                let _ = tcp.inner.shutdown().await;
-            }
-            let err = Error::NotTls(refusal.reason);
-            self.shared.emit(Event::Error(err.to_string()));
-            self.stream = Stream::None;
-            self.set_state(SocketState::Unconnected);
-            self.emit_disconnected();
-            return Err(err);
-        }
-        let tcp = self.take_plain()?;
-        let cfg = self.ctx.server_config()?;
-        let slot = OutcomeSlot::default();
-        self.set_mode(SslMode::Server);
-        self.shared.encrypting.store(true, Ordering::Relaxed);
-        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        // The shared verifier finds this socket's ignore policy and outcome slot here.
-        let scoped = HANDSHAKE.scope((self.ignore.clone(), slot.clone()), acceptor.accept(tcp));
-        match tokio::time::timeout(timeout, scoped).await {
-            Ok(Ok(tls)) => {
-                let (_, conn) = tls.get_ref();
-                self.record(
-                    conn.peer_certificates(),
-                    conn.protocol_version(),
-                    conn.negotiated_cipher_suite(),
-                    conn.alpn_protocol(),
-                );
-                self.stream = Stream::Server(Box::new(tls));
-                self.finish_handshake(&slot).await
-            }
-            Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
-            Err(_) => Err(self.handshake_failed(&slot, None)),
-        }
-    }
-
-    fn take_plain(&mut self) -> Result<Tcp> {
-        match std::mem::replace(&mut self.stream, Stream::None) {
-            Stream::Plain(t) => Ok(t),
-            other => {
-                self.stream = other;
-                Err(Error::State(match self.mode {
-                    SslMode::Unencrypted => "the socket is not connected".into(),
-                    _ => "the socket is already encrypted".into(),
-                }))
-            }
-        }
-    }
-
-    fn record(
-        &mut self,
-        chain: Option<&[CertificateDer<'static>]>,
-        version: Option<rustls::ProtocolVersion>,
-        suite: Option<SupportedCipherSuite>,
-        alpn: Option<&[u8]>,
-    ) {
-        self.peer_chain = chain.map(|c| c.to_vec()).unwrap_or_default();
-        self.protocol = match version {
-            Some(rustls::ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
-            Some(rustls::ProtocolVersion::TLSv1_2) => Some(TlsVersion::Tls12),
-            _ => None,
-        };
-        self.cipher = suite;
-        self.alpn = alpn.map(|a| a.to_vec());
-    }
-
-    fn report_errors(&mut self, slot: &OutcomeSlot) -> Option<crate::verify::Outcome> {
-        let outcome = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(o) = &outcome
-            && !o.errors.is_empty()
-        {
-            for e in &o.errors {
-                self.shared
-                    .emit(Event::PeerVerifyError(Box::new(e.clone())));
-            }
-            self.shared.emit(Event::SslErrors(o.errors.clone()));
-            self.ssl_errors = o.errors.clone();
-        }
-        outcome
-    }
-
-    async fn finish_handshake(&mut self, slot: &OutcomeSlot) -> Result<()> {
-        self.report_errors(slot);
-        self.shared.emit(Event::Encrypted);
-        if !self.queued.is_empty() {
-            let data = std::mem::take(&mut self.queued);
-            self.write_all(&data)
-                .await
-                .map_err(|e| Error::io("sending queued data", e))?;
-            self.flush()
-                .await
-                .map_err(|e| Error::io("sending queued data", e))?;
-        }
-        Ok(())
-    }
-
-    fn handshake_failed(&mut self, slot: &OutcomeSlot, e: Option<std::io::Error>) -> Error {
-        let outcome = self.report_errors(slot);
-        let peer = self.peer_label();
-        let err = match (outcome, e) {
-            (Some(o), _) if !o.accepted => Error::PeerVerification { errors: o.errors },
-            (_, None) => Error::Timeout(format!(
-                "TLS handshake (after {:?})",
-                self.ctx.config().handshake_timeout
-            )),
-            (_, Some(e)) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(rustls::Error::NoCertificatesPresented) => Error::PeerVerification {
-                    errors: vec![SslError::new(
-                        mtls_verify::ErrorKind::NoPeerCertificate,
-                        "the peer sent no certificate",
-                    )],
-                },
-                Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)) => {
-                    Error::NotTls(
-                        "the peer sent a handshake message larger than the 64 KiB limit (a client certificate chain that long?)".into(),
-                    )
-                }
-                Some(tls) => from_tls("TLS handshake".into(), tls.clone()),
-                None if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::NotTls(format!(
-                    "the peer {peer} closed the connection during the handshake (did it reject our certificate?)"
-                )),
-                None => Error::io("TLS handshake", e),
-            },
-        };
-        if let Error::PeerVerification { errors } = &err
-            && self.ssl_errors.is_empty()
-        {
-            self.ssl_errors = errors.clone();
-            self.shared.emit(Event::SslErrors(errors.clone()));
-        }
-        self.shared.emit(Event::Error(err.to_string()));
-        self.stream = Stream::None;
-        self.set_state(SocketState::Unconnected);
-        self.emit_disconnected();
-        err
-    }
-
     fn emit_disconnected(&mut self) {
         if !self.disconnected_emitted {
             self.disconnected_emitted = true;
@@ -502,151 +314,5 @@ impl SslSocket {
     /// The context (shared configuration).
     pub fn context(&self) -> &Arc<TlsContext> {
         &self.ctx
-    }
-}
-
-impl AsyncRead for SslSocket {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = match &mut self.stream {
-            Stream::None => return Poll::Ready(Ok(())),
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        };
-        match &r {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len() - before;
-                if n > 0 {
-                    self.shared
-                        .bytes_read
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    self.shared.emit(Event::ReadyRead);
-                } else {
-                    self.set_state(SocketState::Unconnected);
-                    self.emit_disconnected();
-                }
-            }
-            Poll::Ready(Err(e)) => {
-                let msg = e.to_string();
-                self.shared.emit(Event::Error(msg));
-            }
-            Poll::Pending => {}
-        }
-        r
-    }
-}
-
-impl SslSocket {
-    /// Writes `buf` to whatever stream the socket has now.
-    fn poll_stream_write(
-        stream: &mut Stream,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match stream {
-            Stream::None => Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "the socket is not connected",
-            ))),
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    /// Sends what [`SslSocket::enqueue`] queued (on an encrypted socket: before the next write
-    /// or flush).
-    fn poll_drain_queue(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if !self.is_encrypted() {
-            return Poll::Ready(Ok(()));
-        }
-        while !self.queued.is_empty() {
-            match Self::poll_stream_write(&mut self.stream, cx, &self.queued) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.queued.drain(..n);
-                    self.shared
-                        .bytes_written
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    self.shared.emit(Event::BytesWritten(n));
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for SslSocket {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if let Poll::Ready(Err(e)) = self.poll_drain_queue(cx) {
-            return Poll::Ready(Err(e));
-        }
-        if !self.queued.is_empty() && self.is_encrypted() {
-            return Poll::Pending;
-        }
-        let r = match &mut self.stream {
-            Stream::None => {
-                return Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    "the socket is not connected",
-                )));
-            }
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        };
-        if let Poll::Ready(Ok(n)) = &r {
-            self.shared
-                .bytes_written
-                .fetch_add(*n as u64, Ordering::Relaxed);
-            self.shared.emit(Event::BytesWritten(*n));
-        }
-        r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if let Poll::Ready(Err(e)) | Poll::Ready(Ok(Err(e))) =
-            self.poll_drain_queue(cx).map(Ok::<_, std::io::Error>)
-        {
-            return Poll::Ready(Err(e));
-        }
-        match &mut self.stream {
-            Stream::None => Poll::Ready(Ok(())),
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // Corked, the close_notify record leaves in the same segment as the FIN that follows it:
-        // one transmission less per connection (on loopback the sender pays for both ends).
-        let tcp = match &self.stream {
-            Stream::Client(s) => Some(&s.get_ref().0.inner),
-            Stream::Server(s) => Some(&s.get_ref().0.inner),
-            _ => None,
-        };
-        if let Some(tcp) = tcp {
-            let _ = socket2::SockRef::from(tcp).set_tcp_cork(true);
-        }
-        match &mut self.stream {
-            Stream::None => Poll::Ready(Ok(())),
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
     }
 }

@@ -216,17 +216,7 @@ impl Drop for Proc {
 /// `mtls ARGS` as a [`Command`] in the test directory (the environment cleaned as
 /// [`Env::mtls`] does).
 pub fn mtls_cmd(env: &Env, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtls"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("MTLS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(env.root())
-        .args(args)
-        .env("MTLS_CA_PASSPHRASE", PASS)
-        .env("RUST_BACKTRACE", "1");
-    cmd
+    env.mtls_command(args)
 }
 
 /// A command in the test directory.

@@ -1,0 +1,118 @@
+//! `mtls ca issue`: a key and a certificate in one step, with the chain beside them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mtls_pki::{Name, fsutil, time};
+
+use crate::keys::parse_sans;
+use crate::out;
+use crate::pass::Source;
+
+/// `mtls ca issue` options.
+#[derive(Args)]
+pub(super) struct IssueArgs {
+    /// Base name of the files.
+    name: String,
+    /// server, client, server-client, or a profile of ca.toml.
+    #[arg(long)]
+    profile: String,
+    /// Full subject; fields the policy says must match are filled from the CA.
+    #[arg(long, conflicts_with = "cn")]
+    subject: Option<String>,
+    /// Just the CN [default: NAME].
+    #[arg(long)]
+    cn: Option<String>,
+    /// subjectAltName (repeatable).
+    #[arg(long)]
+    san: Vec<String>,
+    /// Key type [default: ca.toml's key_type].
+    #[arg(long)]
+    key_type: Option<String>,
+    /// Validity in days [default: the profile's].
+    #[arg(long)]
+    days: Option<u32>,
+    /// Output directory.
+    #[arg(long, default_value = ".")]
+    out_dir: PathBuf,
+    /// Encrypt NAME.key with the passphrase in this file.
+    #[arg(long)]
+    key_passphrase_file: Option<PathBuf>,
+}
+
+/// Makes the key, has the CA certify it, and writes `NAME.crt`, `NAME.key` and
+/// `NAME.chain.pem` into the output directory.
+pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Result<()> {
+    let IssueArgs {
+        name,
+        profile,
+        subject,
+        cn,
+        san,
+        key_type,
+        days,
+        out_dir,
+        key_passphrase_file,
+    } = args;
+    let subject = match (subject, cn) {
+        (Some(s), _) => Name::parse(&s)?,
+        (None, Some(cn)) => Name::parse(&format!("/CN={}", cn.replace('/', "\\/")))?,
+        (None, None) => Name::parse(&format!("/CN={}", name.replace('/', "\\/")))?,
+    };
+    let sans = parse_sans(&san)?;
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        bail!("NAME {name:?} must be a plain file name (no '/', not starting with '.')");
+    }
+    out::check_out_dir(&out_dir)?;
+    let paths = ["crt", "key", "chain.pem"].map(|ext| out_dir.join(format!("{name}.{ext}")));
+    if let Some(p) = paths.iter().find(|p| p.exists()) {
+        bail!("{} already exists; refusing to overwrite it", p.display());
+    }
+    let key_pass = match &key_passphrase_file {
+        Some(f) => Some(
+            Source {
+                file: Some(f),
+                env: "MTLS_KEY_PASSPHRASE",
+                what: &name,
+                flag: "--key-passphrase-file",
+            }
+            .get(false)?,
+        ),
+        None => None,
+    };
+    let mut ca = super::open(dir, pass_file, true)?;
+    let kt = match key_type {
+        Some(k) => k.parse()?,
+        None => ca.config().ca.key_type,
+    };
+    let (key, issued) = ca.issue(&name, subject, sans, &profile, days, kt)?;
+    for n in &issued.notes {
+        out::note(&format!("{name}: {n}"));
+    }
+    for w in &issued.warnings {
+        out::warn(&format!("{name}: {w}"));
+    }
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    fsutil::write_atomic(
+        &paths[0],
+        issued.pem.as_bytes(),
+        fsutil::Mode::Public,
+        false,
+    )?;
+    key.write(&paths[1], key_pass.as_ref().map(|p| p.as_slice()), false)?;
+    let chain = format!("{}{}", issued.pem, ca.chain_pem());
+    fsutil::write_atomic(&paths[2], chain.as_bytes(), fsutil::Mode::Public, false)?;
+    out::say!(
+        "issued {} serial {} ({}, {}) until {}",
+        issued.subject,
+        issued.serial,
+        profile,
+        key.description(),
+        time::rfc3339(issued.not_after)
+    );
+    for p in &paths {
+        out::say!("  {}", p.display());
+    }
+    Ok(())
+}

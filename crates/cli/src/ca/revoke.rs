@@ -1,0 +1,101 @@
+//! `mtls ca revoke` and `mtls ca crl`: revoking certificates and publishing the CRL.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use mtls_pki::ca::files;
+use mtls_pki::{Reason, Serial, fsutil, time};
+
+use crate::out;
+
+/// `mtls ca revoke` options.
+#[derive(Args)]
+pub(super) struct RevokeArgs {
+    /// Serial number (as `mtls ca list` prints it) or a certificate file.
+    target: String,
+    /// unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+    /// cessationOfOperation, certificateHold.
+    #[arg(long, default_value = "unspecified")]
+    reason: String,
+}
+
+/// `mtls ca crl` options.
+#[derive(Args)]
+pub(super) struct CrlArgs {
+    /// Also write it here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Days until nextUpdate [default: ca.toml's crl_days, 7].
+    #[arg(long)]
+    days: Option<u32>,
+}
+
+/// Records the revocation (published by the next `mtls ca crl`).
+pub(super) fn revoke(dir: &Path, pass_file: Option<&Path>, args: RevokeArgs) -> Result<()> {
+    let RevokeArgs { target, reason } = args;
+    let reason = Reason::parse(&reason)?;
+    let serial = serial_of(&target)?;
+    let mut ca = super::open(dir, pass_file, false)?;
+    let rec = ca.revoke(&serial, reason)?;
+    out::say!(
+        "revoked {} ({}) reason {}; run `mtls ca crl` to publish it",
+        rec.serial,
+        rec.subject,
+        reason.name()
+    );
+    Ok(())
+}
+
+/// Issues a new CRL into the CA directory (and `--out`).
+pub(super) fn crl(dir: &Path, pass_file: Option<&Path>, args: CrlArgs) -> Result<()> {
+    let CrlArgs {
+        out: out_file,
+        days,
+    } = args;
+    if let Some(f) = &out_file {
+        out::check_new_file(f, true)?;
+    }
+    let mut ca = super::open(dir, pass_file, true)?;
+    let crl = ca.crl(days)?;
+    if !crl.installed {
+        out::warn(&format!(
+            "another `mtls ca crl` published a newer CRL meanwhile; {} keeps that one",
+            dir.join(files::CRL).display()
+        ));
+    }
+    if let Some(f) = &out_file {
+        fsutil::write_atomic(f, crl.pem.as_bytes(), fsutil::Mode::Public, true)?;
+    }
+    out::say!(
+        "CRL number {} with {} revoked certificate(s), next update {} -> {}{}",
+        crl.number,
+        crl.entries,
+        time::rfc3339(crl.next_update),
+        dir.join(files::CRL).display(),
+        out_file
+            .map(|f| format!(", {}", f.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// A serial given directly, or read from a certificate file.
+fn serial_of(target: &str) -> Result<Serial> {
+    let p = Path::new(target);
+    if p.is_file() {
+        let data = fsutil::read(p)?;
+        return Ok(mtls_pki::inspect::cert_serial(&data, target)?);
+    }
+    // A mistyped path should be reported as a missing file, not as a bad serial number.
+    let looks_like_path = target.contains(std::path::MAIN_SEPARATOR)
+        || [".pem", ".crt", ".cer", ".der"]
+            .iter()
+            .any(|ext| target.to_ascii_lowercase().ends_with(ext));
+    if looks_like_path {
+        bail!(
+            "{target}: no such certificate file (give a certificate file or a serial number as `mtls ca list` prints it)"
+        );
+    }
+    Ok(target.parse()?)
+}

@@ -1,0 +1,426 @@
+//! The demo's story, step by step: a CA and its certificates, an mTLS server, clients that get
+//! in, a pinned and an unpinned HostNameMismatch, a revocation hot-reloaded and refused on both
+//! sides, a foreign CA refused, and the server stopped — each outcome recorded as a [`Check`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use mtls_pki::{CertificateAuthority, InitOptions, KeyType, Name, Policy, Reason, San, fsutil};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::client::{Env, refused, run_client};
+use super::report::{Check, say, step};
+use super::seen::Seen;
+use crate::log::{Logger, Record};
+use crate::serve::{self, ServeArgs};
+
+/// The demo CA's subject (the seed's).
+const SUBJECT: &str = "/C=CN/ST=GuangDong/L=GuangZhou/O=XXX, Inc./CN=XXX Root CA";
+
+/// Writes `NAME.crt`, `NAME.key` (unencrypted) and `NAME.chain.pem` into `dir`.
+fn write_issued(
+    dir: &Path,
+    name: &str,
+    key: &mtls_pki::PrivateKey,
+    issued: &mtls_pki::Issued,
+    chain: &str,
+) -> Result<()> {
+    fsutil::write_atomic(
+        &dir.join(format!("{name}.crt")),
+        issued.pem.as_bytes(),
+        fsutil::Mode::Public,
+        true,
+    )?;
+    key.write(&dir.join(format!("{name}.key")), None, true)?;
+    let full = format!("{}{chain}", issued.pem);
+    fsutil::write_atomic(
+        &dir.join(format!("{name}.chain.pem")),
+        full.as_bytes(),
+        fsutil::Mode::Public,
+        true,
+    )?;
+    Ok(())
+}
+
+/// Plays the story in `dir` with `clients` clients; returns what was expected and seen.
+pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).with_context(|| format!("creating {}", certs.display()))?;
+
+    step(
+        1,
+        "A private CA (policy match: C, ST, O must equal the CA's)",
+    );
+    let ca_dir = dir.join("ca");
+    let pass = b"demo passphrase";
+    let (mut ca, _) = CertificateAuthority::init(
+        &ca_dir,
+        InitOptions {
+            subject: Name::parse(SUBJECT)?,
+            key_type: KeyType::EcP256,
+            days: 3650,
+            policy: Policy::matching(),
+            passphrase: Some(pass),
+            parent: None,
+        },
+    )?;
+    say(&format!(
+        "{} in {} (ca.key encrypted, mode 0600)",
+        ca.subject(),
+        ca_dir.display()
+    ));
+    let chain = ca.chain_pem().to_string();
+
+    step(
+        2,
+        &format!("Certificates: a server and {clients} client(s)"),
+    );
+    // As in the seed, the server's certificate names another host than the one clients dial,
+    // so every client meets a HostNameMismatch on it.
+    let server_name = Name::parse("/CN=server.example")?;
+    let (k, server) = ca.issue(
+        "server",
+        server_name,
+        vec![San::Dns("server.example".into())],
+        "server",
+        None,
+        KeyType::EcP256,
+    )?;
+    write_issued(&certs, "server", &k, &server, &chain)?;
+    let server_sha = mtls_verify::CertInfo::unparsed(&server.der).sha256_hex();
+    say(&format!(
+        "server: {} serial {} (SAN DNS:server.example)",
+        server.subject, server.serial
+    ));
+    let mut client_serials = Vec::new();
+    for n in 1..=clients {
+        let (k, c) = ca.issue(
+            &format!("client{n}"),
+            Name::parse(&format!("/CN=client{n}"))?,
+            vec![],
+            "client",
+            None,
+            KeyType::EcP256,
+        )?;
+        write_issued(&certs, &format!("client{n}"), &k, &c, &chain)?;
+        say(&format!("client{n}: {} serial {}", c.subject, c.serial));
+        client_serials.push(c.serial.clone());
+    }
+    let crl = ca.crl(None)?;
+    say(&format!(
+        "CRL number {} with {} entries -> {}",
+        crl.number,
+        crl.entries,
+        ca_dir.join("crl.pem").display()
+    ));
+
+    step(
+        3,
+        "mtls serve on 127.0.0.1 (free port), client certificates required, CRL watched",
+    );
+    let seen = Seen::default();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
+    let store = seen.clone();
+    let printer = tokio::spawn(async move {
+        while let Some(r) = rx.recv().await {
+            let interesting = matches!(
+                r.kind,
+                "listening"
+                    | "handshake_failed"
+                    | "received"
+                    | "crl_reloaded"
+                    | "closed"
+                    | "encrypted"
+            );
+            if interesting {
+                let who = match (r.conn, &r.cn) {
+                    (Some(c), Some(cn)) => format!("conn {c} {cn}: "),
+                    (Some(c), None) => format!("conn {c}: "),
+                    _ => String::new(),
+                };
+                say(&format!("server  | {who}{}", r.message));
+            }
+            if let Ok(mut v) = store.0.lock() {
+                v.push(r);
+            }
+        }
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let sargs = ServeArgs {
+        listen: "127.0.0.1:0".into(),
+        cert: certs.join("server.chain.pem"),
+        key: certs.join("server.key"),
+        ca: ca_dir.join("ca.crt"),
+        crl: vec![ca_dir.join("crl.pem")],
+        verify: "peer".into(),
+        allow_cn: vec![],
+        allow_san: vec![],
+        tls_min: "1.2".into(),
+        ciphers: None,
+        heartbeat: 0.25,
+        starttls: false,
+        handshake_timeout: 5.0,
+        max_conns: 100,
+        key_passphrase_file: None,
+        json_log: false,
+    };
+    let server_task = tokio::spawn(serve::serve(
+        sargs,
+        Logger::observed(tx, true),
+        stop_rx,
+        Some(ready_tx),
+    ));
+    let addr = ready_rx
+        .await
+        .context("the server did not start")?
+        .to_string();
+    seen.wait(0, Duration::from_secs(2), &|r| r.kind == "listening")
+        .await;
+    let ca_crt = ca_dir.join("ca.crt");
+    let pin = vec![format!("HostNameMismatch:{server_sha}")];
+    let env = Env {
+        certs: &certs,
+        addr: &addr,
+        ca: &ca_crt,
+    };
+
+    step(
+        4,
+        "Clients connect with mutual TLS, pinning the expected HostNameMismatch to server.crt",
+    );
+    let mut handles = Vec::new();
+    for n in 1..=clients {
+        let args = env.client(&format!("client{n}"), pin.clone(), Some(3), 0.3, n);
+        handles.push((n, tokio::spawn(run_client(format!("client{n}"), args))));
+    }
+    for (n, h) in handles {
+        let r = h.await.map_err(|e| anyhow::anyhow!("client task: {e}"))?;
+        let (ok, seen_txt) = match &r {
+            Ok(o) => {
+                let got_hello = o.received.iter().any(|t| t.contains("hello I am server"));
+                let pinned = o
+                    .ssl_errors
+                    .iter()
+                    .any(|e| e.kind.to_string() == "HostNameMismatch");
+                let logged = seen
+                    .find(&|r| {
+                        r.kind == "received"
+                            && r.cn.as_deref() == Some(&format!("client{n}"))
+                            && r.message == "I am in!"
+                    })
+                    .is_some();
+                (
+                    got_hello && pinned && logged,
+                    format!(
+                        "pinned mismatch ignored, server got \"I am in!\": {logged}, heartbeat received: {got_hello}"
+                    ),
+                )
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        checks.push(Check {
+            what: format!("client{n} mTLS exchange"),
+            expected: "messages both ways".into(),
+            seen: seen_txt,
+            ok,
+        });
+    }
+
+    step(
+        5,
+        "A client that does not pin the mismatch is refused; so is one pinned to another certificate",
+    );
+    let r = run_client(
+        "unpinned".into(),
+        env.client("client1", vec![], Some(1), 0.0, 1),
+    )
+    .await;
+    let (ok, txt) = refused(&r, "HostNameMismatch");
+    checks.push(Check {
+        what: "unpinned client".into(),
+        expected: "refused: HostNameMismatch".into(),
+        seen: txt,
+        ok,
+    });
+    let ca_sha = mtls_verify::CertInfo::unparsed(ca.cert_der()).sha256_hex();
+    let r = run_client(
+        "pinned-elsewhere".into(),
+        env.client(
+            "client1",
+            vec![format!("HostNameMismatch:{ca_sha}")],
+            Some(1),
+            0.0,
+            1,
+        ),
+    )
+    .await;
+    let (ok, txt) = refused(&r, "HostNameMismatch");
+    checks.push(Check {
+        what: "pin on another certificate".into(),
+        expected: "refused: HostNameMismatch".into(),
+        seen: txt,
+        ok,
+    });
+
+    step(
+        6,
+        "client1 is revoked while connected; the CRL is regenerated and hot-reloaded",
+    );
+    let before = seen.len();
+    let long = tokio::spawn(run_client(
+        "client1".into(),
+        env.client("client1", pin.clone(), None, 0.3, 1),
+    ));
+    // Revoke only once the long-lived connection is up.
+    seen.wait(before, Duration::from_secs(5), &|r| {
+        r.kind == "received" && r.cn.as_deref() == Some("client1")
+    })
+    .await;
+    ca.unlock(Some(pass))?;
+    let rec = ca.revoke(&client_serials[0], Reason::KeyCompromise)?;
+    say(&format!(
+        "revoked {} ({}) reason keyCompromise",
+        rec.serial, rec.subject
+    ));
+    let crl = ca.crl(None)?;
+    say(&format!(
+        "CRL number {} with {} entry -> crl.pem (the server watches the file)",
+        crl.number, crl.entries
+    ));
+    let reloaded = seen
+        .wait(before, Duration::from_secs(5), &|r| {
+            r.kind == "crl_reloaded"
+        })
+        .await;
+    checks.push(Check {
+        what: "CRL hot reload".into(),
+        expected: "CRL reloaded without restart".into(),
+        seen: reloaded
+            .as_ref()
+            .map(|r| r.message.clone())
+            .unwrap_or_else(|| "no reload seen".into()),
+        ok: reloaded.is_some(),
+    });
+    let closed = seen
+        .wait(before, Duration::from_secs(5), &|r| {
+            r.kind == "closed"
+                && r.cn.as_deref() == Some("client1")
+                && r.message.contains("revoked")
+        })
+        .await;
+    checks.push(Check {
+        what: "revoked client's live connection".into(),
+        expected: "closed by the server".into(),
+        seen: closed
+            .as_ref()
+            .map(|r| r.message.clone())
+            .unwrap_or_else(|| "still open".into()),
+        ok: closed.is_some(),
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(5), long).await;
+
+    step(
+        7,
+        "client1 reconnects: refused with CertificateRevoked on both sides",
+    );
+    let before = seen.len();
+    let r = run_client(
+        "client1".into(),
+        env.client("client1", pin.clone(), Some(1), 0.0, 1),
+    )
+    .await;
+    let (cok, ctxt) = refused(&r, "CertificateRevoked");
+    let srv = seen
+        .wait(before, Duration::from_secs(3), &|r| {
+            r.kind == "handshake_failed" && r.message.contains("CertificateRevoked")
+        })
+        .await;
+    checks.push(Check {
+        what: "revoked client, client side".into(),
+        expected: "refused: CertificateRevoked".into(),
+        seen: ctxt,
+        ok: cok,
+    });
+    checks.push(Check {
+        what: "revoked client, server side".into(),
+        expected: "handshake failed: CertificateRevoked".into(),
+        seen: srv
+            .as_ref()
+            .map(|_| "CertificateRevoked logged".to_string())
+            .unwrap_or_else(|| "not logged".into()),
+        ok: srv.is_some(),
+    });
+
+    step(
+        8,
+        "A client with a certificate from a foreign CA is refused",
+    );
+    let (foreign, _) = CertificateAuthority::init(
+        &dir.join("foreign-ca"),
+        InitOptions {
+            subject: Name::parse("/C=CN/ST=GuangDong/O=Elsewhere/CN=Foreign CA")?,
+            key_type: KeyType::EcP256,
+            days: 365,
+            policy: Policy::matching(),
+            passphrase: None,
+            parent: None,
+        },
+    )?;
+    let mut foreign = foreign;
+    let (k, c) = foreign.issue(
+        "intruder",
+        Name::parse("/CN=intruder")?,
+        vec![],
+        "client",
+        None,
+        KeyType::EcP256,
+    )?;
+    write_issued(&certs, "intruder", &k, &c, foreign.chain_pem())?;
+    let before = seen.len();
+    let r = run_client(
+        "intruder".into(),
+        env.client("intruder", pin.clone(), Some(1), 0.0, 9),
+    )
+    .await;
+    let (cok, ctxt) = refused(&r, "UnknownCA");
+    let srv = seen
+        .wait(before, Duration::from_secs(3), &|r| {
+            r.kind == "handshake_failed" && r.message.contains("UnableToGetLocalIssuerCertificate")
+        })
+        .await;
+    checks.push(Check {
+        what: "foreign-CA client, client side".into(),
+        expected: "refused: UnknownCA".into(),
+        seen: ctxt,
+        ok: cok,
+    });
+    checks.push(Check {
+        what: "foreign-CA client, server side".into(),
+        expected: "UnableToGetLocalIssuerCertificate".into(),
+        seen: srv
+            .as_ref()
+            .map(|_| "UnableToGetLocalIssuerCertificate logged".to_string())
+            .unwrap_or_else(|| "not logged".into()),
+        ok: srv.is_some(),
+    });
+
+    step(9, "Stopping the server (close_notify to every peer)");
+    let _ = stop_tx.send(true);
+    let stopped = tokio::time::timeout(Duration::from_secs(6), server_task).await;
+    let ok = matches!(stopped, Ok(Ok(Ok(()))));
+    checks.push(Check {
+        what: "server shutdown".into(),
+        expected: "clean stop".into(),
+        seen: if ok {
+            "stopped".into()
+        } else {
+            format!("{stopped:?}")
+        },
+        ok,
+    });
+    printer.abort();
+    Ok(checks)
+}

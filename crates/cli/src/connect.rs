@@ -58,6 +58,10 @@ pub struct ConnectArgs {
     /// Seconds the handshake may take.
     #[arg(long, default_value_t = 10.0)]
     pub handshake_timeout: f64,
+    /// Verify the server's certificate with the RFC 5280 issuer rules of openssl's
+    /// -x509_strict too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// How a client run ended, for the demo.
@@ -95,6 +99,7 @@ pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
         cfg.set_peer_verify_name(n.clone());
     }
     cfg.set_handshake_timeout(Duration::from_secs_f64(a.handshake_timeout.max(0.001)));
+    cfg.set_strict_verification(a.strict);
     Ok(cfg)
 }
 

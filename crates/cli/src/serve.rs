@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Log JSON objects, one per line.
     #[arg(long)]
     pub json_log: bool,
+    /// Verify client certificates with the RFC 5280 issuer rules of openssl's -x509_strict too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// What every connection task shares.
@@ -109,6 +112,7 @@ pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
         cfg.set_cipher_suites(c)?;
     }
     cfg.set_handshake_timeout(secs(a.handshake_timeout, "--handshake-timeout")?);
+    cfg.set_strict_verification(a.strict);
     Ok(cfg)
 }
 

@@ -66,7 +66,8 @@ fn success_shows_the_chain_and_exchanges_data() {
         &env,
         &srv.target(),
         Some("client1"),
-        &["--send", "hello s_server"],
+        // mtls ca's certificates pass the strict RFC 5280 issuer rules too.
+        &["--send", "hello s_server", "--strict"],
     ));
     let err = &out.stderr;
     assert!(err.contains("handshake done: Tls13"), "{err}");

@@ -41,6 +41,7 @@ impl Env<'_> {
             tls_max: "1.3".into(),
             key_passphrase_file: None,
             handshake_timeout: 5.0,
+            strict: false,
         }
     }
 }

@@ -163,6 +163,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         heartbeat: 0.25,
         starttls: false,
         handshake_timeout: 5.0,
+        strict: false,
         max_conns: 100,
         key_passphrase_file: None,
         json_log: false,

@@ -2,8 +2,10 @@
 //!
 //! This module holds the command line (`--dir`, `--passphrase-file` and the subcommands) and
 //! opening the CA; each subcommand's options and handler are in a submodule: `init`, `sign`,
-//! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl) and `list`.
+//! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl), `list`
+//! and `get`.
 
+mod get;
 mod init;
 mod issue;
 mod list;
@@ -52,6 +54,8 @@ enum CaCmd {
     ExportOpenssl(openssl::ExportArgs),
     /// List issued certificates.
     List(list::ListArgs),
+    /// Print (or write with --out) an issued certificate from the store, by serial.
+    Get(get::GetArgs),
 }
 
 fn ca_dir(dir: Option<PathBuf>) -> PathBuf {
@@ -103,5 +107,6 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::ImportOpenssl(a) => openssl::import(&dir, pass_file, a),
         CaCmd::ExportOpenssl(a) => openssl::export(&dir, pass_file, a),
         CaCmd::List(a) => list::run(&dir, pass_file, a),
+        CaCmd::Get(a) => get::run(&dir, pass_file, a),
     }
 }

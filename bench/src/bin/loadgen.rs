@@ -261,15 +261,20 @@ async fn main() -> Result<()> {
             );
             let mut buf = vec![0u8; 256 * 1024];
             let cpu0 = self_cpu();
-            let t0 = Instant::now();
+            // The clock starts at the first byte: a server may start sending a moment after the
+            // handshake (openssl s_server's input is held back until then; see bench/run).
+            let mut t0 = None;
             let mut got = 0u64;
             while got < bytes {
                 match s.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => got += n as u64,
+                    Ok(n) => {
+                        t0.get_or_insert_with(Instant::now);
+                        got += n as u64;
+                    }
                 }
             }
-            let secs = t0.elapsed().as_secs_f64();
+            let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-9);
             println!(
                 "{{\"bytes\":{got},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"client_cpu\":{:.3},\"suite\":\"{suite}\"}}",
                 got as f64 / secs / 1e6,

@@ -2,7 +2,8 @@
 //!
 //! Every file mtls writes goes through [`write_atomic`]: a temporary file in the same directory,
 //! fsync, rename, fsync of the directory. A crash leaves either the old file or the new one, never
-//! a torn one.
+//! a torn one. A process killed mid-write leaves its hidden temporary file behind; the next
+//! successful write of the same name in that directory removes it (see [`remove_stale_temps`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -54,6 +55,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: Mode, overwrite: bool) -> Re
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(path, e));
     }
+    remove_stale_temps(dir, &[name.as_str()]);
     Ok(())
 }
 
@@ -117,10 +119,57 @@ pub fn write_many_atomic(items: &[(&Path, &[u8])], mode: Mode, overwrite: bool) 
             return Err(Error::io(*path, e));
         }
     }
+    for d in &dirs {
+        sync_dir(d).map_err(|e| Error::io(*d, e))?;
+    }
     for d in dirs {
-        sync_dir(d).map_err(|e| Error::io(d, e))?;
+        let names: Vec<String> = items
+            .iter()
+            .filter(|(p, _)| parent(p) == d)
+            .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        remove_stale_temps(d, &names);
     }
     Ok(())
+}
+
+/// Removes the temporary files that killed processes left for `names` in `dir`:
+/// `.NAME.tmpPID.…` whose PID is no longer running. A live PID (a concurrent writer, or a
+/// reused PID) keeps its file; errors are ignored, as this is only tidying up.
+pub fn remove_stale_temps(dir: &Path, names: &[&str]) {
+    if names.is_empty() || !cfg!(target_os = "linux") {
+        return;
+    }
+    let wanted: std::collections::HashSet<&str> = names.iter().copied().collect();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(s) = file_name.to_str() else {
+            continue;
+        };
+        if let Some((name, pid)) = temp_owner(s)
+            && wanted.contains(name)
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `.NAME.tmpPID.SUFFIX…` → (NAME, PID).
+fn temp_owner(file_name: &str) -> Option<(&str, u32)> {
+    let rest = file_name.strip_prefix('.')?;
+    let at = rest.rfind(".tmp")?;
+    let (name, tail) = (&rest[..at], &rest[at + 4..]);
+    let (pid, suffix) = tail.split_once('.')?;
+    if name.is_empty() || suffix.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((name, pid.parse().ok()?))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -225,5 +274,30 @@ mod tests {
         assert!(!c.exists());
         assert_eq!(fs::read(&a).unwrap(), b"1");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        assert_eq!(temp_owner(".a.crt.tmp123.9.0"), Some(("a.crt", 123)));
+        assert_eq!(temp_owner(".x.tmp.pem.tmp7.1"), Some(("x.tmp.pem", 7)));
+        assert_eq!(temp_owner("a.crt"), None);
+        assert_eq!(temp_owner(".a.crt.tmpX.1"), None);
+        let dir = tempfile::tempdir().unwrap();
+        // A PID above the kernel's limit is never running.
+        let dead = dir.path().join(".a.tmp4294967294.5");
+        let live = dir.path().join(".a.tmp1.5"); // init: always running
+        let other = dir.path().join(".b.tmp4294967294.5");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&dir.path().join("a"), b"1", Mode::Public, false).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(!dead.exists());
+        }
+        assert!(live.exists() && other.exists());
+        write_many_atomic(&[(&dir.path().join("b"), b"2")], Mode::Public, false).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(!other.exists());
+        }
     }
 }

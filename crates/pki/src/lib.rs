@@ -2,8 +2,9 @@
 //!
 //! Keys ([`key`]), names ([`name`]), subjectAltNames ([`san`]), requests ([`csr`]), the DN policy
 //! ([`policy`]), certificate profiles ([`profile`]), the CA itself ([`ca`]) with its transactional
-//! store ([`store`]), revocation and CRLs ([`crl`]); [`show`] decodes any certificate, request or
-//! CRL for display. This crate knows nothing of sockets.
+//! store ([`store`]), revocation and CRLs ([`ca::CertificateAuthority::revoke`],
+//! [`ca::CertificateAuthority::crl`]); [`show`] decodes any certificate, request or CRL for
+//! display. This crate knows nothing of sockets.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -3,7 +3,7 @@
 //! [`show`] reads PEM (any number of `CERTIFICATE`, `TRUSTED CERTIFICATE`, `CERTIFICATE REQUEST`,
 //! `NEW CERTIFICATE REQUEST` and `X509 CRL` blocks; other blocks such as keys are skipped with a
 //! note) or a single DER object (certificate, request or CRL, detected by trying each), and returns
-//! one [`Shown`] per object. [`Shown::to_text`] renders a readable report; the same struct
+//! one [`Shown`](crate::show::Shown) per object. [`Shown::to_text`](crate::show::Shown::to_text) renders a readable report; the same struct
 //! serializes with serde for `--json`.
 //!
 //! # JSON shape
@@ -39,7 +39,7 @@
 //! }
 //! ```
 //!
-//! The `value` of an extension is tagged by `type`; see [`ExtValue`] for each variant's fields.
+//! The `value` of an extension is tagged by `type`; see [`ExtValue`](crate::show::ExtValue) for each variant's fields.
 
 mod ext;
 mod model;

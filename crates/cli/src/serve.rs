@@ -481,14 +481,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
     // The server runs as a task, not in `block_on`: `block_on` polls on the main thread, so
     // every accepted connection would be handed across threads to a worker (a wake-up and a
     // context switch per connection, 5% of a handshake's CPU on one core).
-    let server = rt.spawn(async move {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            crate::serve_crl::termination().await;
-            let _ = stop_tx.send(true);
-        });
-        serve(args.clone(), Logger::new(args.json_log), stop_rx, None).await
+    let stopped = {
+        let _in_runtime = rt.enter();
+        crate::serve_crl::termination()
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    rt.spawn(async move {
+        stopped.await;
+        let _ = stop_tx.send(true);
     });
+    let server = rt
+        .spawn(async move { serve(args.clone(), Logger::new(args.json_log), stop_rx, None).await });
     rt.block_on(server).context("the server task failed")?
 }
 

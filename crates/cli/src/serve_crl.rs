@@ -91,25 +91,26 @@ pub async fn watch_crls(
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn termination() {
+/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed by this call, not
+/// at the first poll: called before the server starts, no signal sent once it listens can take
+/// the default action (death by signal instead of a clean stop). Needs a runtime context.
+pub fn termination() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut t) => {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            return Box::pin(async move {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = t.recv() => {}
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            });
         }
     }
-    #[cfg(not(unix))]
-    {
+    Box::pin(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

@@ -135,8 +135,10 @@ pub fn write_many_atomic(items: &[(&Path, &[u8])], mode: Mode, overwrite: bool) 
 }
 
 /// Removes the temporary files that killed processes left for `names` in `dir`:
-/// `.NAME.tmpPID.…` whose PID is no longer running. A live PID (a concurrent writer, or a
-/// reused PID) keeps its file; errors are ignored, as this is only tidying up.
+/// `.NAME.tmpPID.…` whose PID is no longer running and that are over an hour old. A live PID
+/// (a concurrent writer, or a reused PID) keeps its file; so does a recent one, as a writer in
+/// another PID namespace (or behind `/proc` with `hidepid`) looks dead. Errors are ignored, as
+/// this is only tidying up.
 pub fn remove_stale_temps(dir: &Path, names: &[&str]) {
     if names.is_empty() || !cfg!(target_os = "linux") {
         return;
@@ -154,11 +156,18 @@ pub fn remove_stale_temps(dir: &Path, names: &[&str]) {
             && wanted.contains(name)
             && pid != std::process::id()
             && !Path::new(&format!("/proc/{pid}")).exists()
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_AFTER))
         {
             let _ = fs::remove_file(entry.path());
         }
     }
 }
+
+/// How old a dead writer's temporary file must be before it is removed.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `.NAME.tmpPID.SUFFIX…` → (NAME, PID).
 fn temp_owner(file_name: &str) -> Option<(&str, u32)> {
@@ -287,14 +296,24 @@ mod tests {
         let dead = dir.path().join(".a.tmp4294967294.5");
         let live = dir.path().join(".a.tmp1.5"); // init: always running
         let other = dir.path().join(".b.tmp4294967294.5");
-        for p in [&dead, &live, &other] {
+        let recent = dir.path().join(".a.tmp4294967294.6"); // dead but new: may be a live writer
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+        for p in [&dead, &live, &other, &recent] {
             fs::write(p, b"partial").unwrap();
+            if p != &recent {
+                File::options()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
         }
         write_atomic(&dir.path().join("a"), b"1", Mode::Public, false).unwrap();
         if cfg!(target_os = "linux") {
             assert!(!dead.exists());
         }
-        assert!(live.exists() && other.exists());
+        assert!(live.exists() && other.exists() && recent.exists());
         write_many_atomic(&[(&dir.path().join("b"), b"2")], Mode::Public, false).unwrap();
         if cfg!(target_os = "linux") {
             assert!(!other.exists());

@@ -112,10 +112,12 @@ pub(crate) fn provider() -> CryptoProvider {
     p
 }
 
-/// Orders suites as Go's crypto/tls does: with AES hardware, AES-128-GCM first, then AES-256-GCM,
-/// then ChaCha20-Poly1305; without it, ChaCha20-Poly1305 first. All are strong; AES-128-GCM's
-/// SHA-256 runs on the CPU's SHA extensions where SHA-384 has none, which saves a tenth of a
-/// full handshake's CPU. A server applies its own order (it is the one paying).
+/// Orders suites much as Go's crypto/tls does: with AES hardware, AES-128-GCM first, then
+/// AES-256-GCM, then ChaCha20-Poly1305; without it, ChaCha20-Poly1305 first. All are strong;
+/// AES-128-GCM's SHA-256 runs on the CPU's SHA extensions where SHA-384 has none, which saves a
+/// tenth of a full handshake's CPU. A server applies its own order (it is the one paying); unlike
+/// Go's, it does not defer to a client that lists ChaCha20 first (rustls offers no such hook), so
+/// such a client without AES hardware gets AES-GCM unless `set_cipher_suites` says otherwise.
 pub(crate) fn prefer_cheap_suites(suites: &mut [rustls::SupportedCipherSuite], aes_hw: bool) {
     let rank = |s: &rustls::SupportedCipherSuite| {
         let name = format!("{:?}", s.suite());

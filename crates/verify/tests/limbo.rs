@@ -21,6 +21,7 @@
 //! cargo test -p mtls-verify --test limbo -- --nocapture     # summary and differences
 //! LIMBO_ONLY=nc:: …                                          # only ids containing this
 //! LIMBO_RESULTS=results.json …                               # also write the LimboResult
+//!                                                            # (results.json.strict: strict)
 //! cargo test -p mtls-verify --test limbo limbo_strict       # Verifier::strict(true)
 //! ```
 
@@ -464,6 +465,11 @@ fn run(strict: bool) {
     );
 
     if let Some(path) = std::env::var_os("LIMBO_RESULTS") {
+        // The two modes run in parallel: the strict one writes FILE.strict.
+        let mut path = PathBuf::from(path);
+        if strict {
+            path.as_mut_os_string().push(".strict");
+        }
         let doc = LimboResult {
             version: 1,
             harness: "mtls-verify",
@@ -471,7 +477,7 @@ fn run(strict: bool) {
         };
         let json = serde_json::to_string_pretty(&doc).expect("serialize LimboResult");
         std::fs::write(&path, json + "\n").expect("write LIMBO_RESULTS");
-        eprintln!("LimboResult written to {}", PathBuf::from(path).display());
+        eprintln!("LimboResult written to {}", path.display());
     }
 
     assert!(

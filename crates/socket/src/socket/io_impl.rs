@@ -140,13 +140,16 @@ impl AsyncWrite for SslSocket {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         // Corked, the close_notify record leaves in the same segment as the FIN that follows it:
         // one transmission less per connection (on loopback the sender pays for both ends).
-        let tcp = match &self.stream {
-            Stream::Client(s) => Some(&s.get_ref().0.inner),
-            Stream::Server(s) => Some(&s.get_ref().0.inner),
-            _ => None,
-        };
-        if let Some(tcp) = tcp {
-            let _ = socket2::SockRef::from(tcp).set_tcp_cork(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let tcp = match &self.stream {
+                Stream::Client(s) => Some(&s.get_ref().0.inner),
+                Stream::Server(s) => Some(&s.get_ref().0.inner),
+                _ => None,
+            };
+            if let Some(tcp) = tcp {
+                let _ = socket2::SockRef::from(tcp).set_tcp_cork(true);
+            }
         }
         match &mut self.stream {
             Stream::None => Poll::Ready(Ok(())),

@@ -3,7 +3,7 @@
 //! oversized client chains, connection bursts, peers that vanish mid-record.
 //!
 //! Used by the `abuse` program (the soak in `scripts/abuse-soak`) and, in-process, by the CI
-//! test `crates/cli/tests/abuse.rs`. Every attack reports one JSON object holding the local
+//! test `crates/cli/tests/cli/abuse.rs`. Every attack reports one JSON object holding the local
 //! ports it used, so a caller can find each connection in the server's log
 //! (`connection from 127.0.0.1:PORT`, `refused 127.0.0.1:PORT`). Every wait has a deadline.
 

@@ -5,13 +5,11 @@
 //! verifies, with a number that never goes down. Four `ca sign` batches at once lose nothing.
 //! `ca get` writes a lost certificate file again from the store.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const KILLS: usize = 5;
 

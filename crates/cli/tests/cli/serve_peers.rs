@@ -6,13 +6,10 @@
 //!
 //! Every process is killed by its guard; every wait has a deadline.
 
-mod common;
-mod net;
-
 use std::time::Duration;
 
-use common::*;
-use net::*;
+use crate::common::*;
+use crate::net::*;
 use serde_json::Value;
 
 #[test]

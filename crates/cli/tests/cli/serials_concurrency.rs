@@ -2,11 +2,9 @@
 //! `openssl x509 -serial` shows equals what `mtls ca list --json` records. Concurrency: several
 //! `mtls ca issue` / `ca sign` processes at the same moment on one CA all succeed.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 /// Serials of every certificate in a PEM bundle, as `openssl storeutl -text` prints them
 /// (colon hex, converted to uppercase hex).

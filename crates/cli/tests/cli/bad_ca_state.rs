@@ -7,9 +7,7 @@
 //! file/field/serial concerned, no panic, and nothing written: the whole test directory, the CA
 //! directory included, is byte-for-byte unchanged and `mtls ca list --json` too.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn wrong_passphrase_is_named_not_a_parse_error() {

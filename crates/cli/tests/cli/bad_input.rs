@@ -6,9 +6,7 @@
 //! file under the test directory created, changed or removed (the CA directory included, byte
 //! for byte), with `mtls ca list --json` unchanged.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The DER of a PEM request.
 fn csr_der(env: &Env, csr: &str) -> Vec<u8> {

@@ -1,9 +1,7 @@
 //! `mtls ca revoke` (by serial, PEM or DER certificate file), `mtls ca crl` checked with
 //! `openssl crl` and `openssl verify -crl_check`, and `mtls ca list` with its filters.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// `openssl verify -crl_check` of `cert` against ca/ca.crt and ca/crl.pem.
 fn crl_check(env: &Env, cert: &str) -> Out {

@@ -2,9 +2,7 @@
 //! DN policy: `match` compares values not string types, names the field on failure, drops
 //! unlisted fields and says so; server certificates get a SAN copied from a hostname CN.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Extensions every leaf must carry; returns the certificate text.
 #[track_caller]

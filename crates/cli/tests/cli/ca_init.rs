@@ -1,9 +1,7 @@
 //! `mtls ca init`: the root certificate, the CA key file, `--no-passphrase`, intermediates made
 //! with `--issuer`, and CAs of every key type — all checked with `openssl`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn root_certificate_is_v3_with_critical_ca_extensions() {

@@ -8,17 +8,14 @@
 //!
 //! Loopback only; every wait has a deadline; the server is killed by its guard.
 
-mod common;
-mod net;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::net::*;
 use mtls_bench::abuse::{self, Creds, GoodOptions, GoodReport, StallMode, Target, VanishMode};
-use net::*;
 use serde_json::Value;
 
 /// --handshake-timeout of the server under test, seconds.

@@ -11,12 +11,10 @@
 //! profiles_policy.rs) and `ca import-openssl` (openssl_import.rs). New here: every key-writing
 //! command under umask 000, and `ca export-openssl`'s `private/cakey.pem`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 
 /// `mtls ARGS` run by `sh` under `umask 000`, with the test environment of [`Env::mtls`].
 fn mtls_umask_000(env: &Env, args: &[&str]) -> Out {

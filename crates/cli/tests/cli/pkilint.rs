@@ -12,14 +12,12 @@
 //!
 //! pkilint missing is a failure, not a skip: CI installs it (`.ci/run`).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const KEY_TYPES: [&str; 4] = ["ec-p256", "ec-p384", "ed25519", "rsa2048"];

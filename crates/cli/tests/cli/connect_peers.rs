@@ -7,11 +7,8 @@
 //!
 //! Every process is killed by its guard; every wait has a deadline.
 
-mod common;
-mod net;
-
-use common::*;
-use net::*;
+use crate::common::*;
+use crate::net::*;
 
 /// Status lines `mtls connect` prints on stderr before an error.
 const STATUS: &[&str] = &[

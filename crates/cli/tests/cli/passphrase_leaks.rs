@@ -2,15 +2,13 @@
 //! `mtls serve --json-log` included) nor in any file mtls writes. (That no option takes a
 //! passphrase on the command line is checked in key_hygiene.rs.)
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A string that appears nowhere unless something leaks it.
 fn unique(role: &str) -> String {

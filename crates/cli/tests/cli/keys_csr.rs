@@ -2,9 +2,7 @@
 //! as PBES2 `ENCRYPTED PRIVATE KEY`, mode 0600, weak RSA refused; requests in both subject
 //! forms checked with `openssl req`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// (type, a line `openssl pkey -text` prints for it)
 const TYPES: [(&str, &str); 4] = [

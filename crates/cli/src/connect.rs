@@ -18,6 +18,13 @@ pub struct ConnectArgs {
     /// CA certificates the server's certificate must chain to.
     #[arg(long)]
     pub ca: PathBuf,
+    /// CRLs to check the server's chain against (repeatable): every certificate below the
+    /// trust anchor, as openssl's -crl_check_all.
+    #[arg(long)]
+    pub crl: Vec<PathBuf>,
+    /// Accept a server certificate whose issuer has no (current) CRL among --crl.
+    #[arg(long, requires = "crl")]
+    pub crl_soft_fail: bool,
     /// Our certificate chain, for mutual TLS.
     #[arg(long, requires = "key")]
     pub cert: Option<PathBuf>,
@@ -90,6 +97,12 @@ fn split_target(t: &str) -> Result<(String, u16)> {
 pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
     let mut cfg = SslConfiguration::new();
     cfg.add_ca_certificates_file(&a.ca)?;
+    for c in &a.crl {
+        cfg.add_crl_file(c)?;
+    }
+    if a.crl_soft_fail {
+        cfg.set_revocation_failure(mtls_socket::RevocationFailure::Soft);
+    }
     if let (Some(c), Some(k)) = (&a.cert, &a.key) {
         let pass = crate::pass::for_key_file(k, a.key_passphrase_file.as_deref())?;
         cfg.set_local_certificate_files(c, k, pass.as_ref().map(|p| p.as_slice()))?;
@@ -269,7 +282,8 @@ pub fn run(a: ConnectArgs) -> Result<()> {
     rt.block_on(async {
         session(
             &a,
-            &mut |s| eprintln!("{s}"),
+            // Status lines quote the server's certificate: one line each, whatever it holds.
+            &mut |s| eprintln!("{}", crate::out::escape_controls(&s)),
             &mut |d| {
                 use std::io::Write;
                 let mut o = std::io::stdout().lock();

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+
+use crate::out::escape_controls;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// One log record.
@@ -70,10 +72,14 @@ impl Logger {
                 m.insert("message".into(), json!(r.message));
                 crate::out::say!("{}", Value::Object(m));
             } else {
+                // Peers choose CNs and lines: one record is one line, whatever they hold.
+                let message = escape_controls(&r.message);
                 match (r.conn, &r.cn) {
-                    (Some(c), Some(cn)) => crate::out::say!("[conn {c} {cn}] {}", r.message),
-                    (Some(c), None) => crate::out::say!("[conn {c}] {}", r.message),
-                    _ => crate::out::say!("{}", r.message),
+                    (Some(c), Some(cn)) => {
+                        crate::out::say!("[conn {c} {}] {message}", escape_controls(cn))
+                    }
+                    (Some(c), None) => crate::out::say!("[conn {c}] {message}"),
+                    _ => crate::out::say!("{message}"),
                 }
             }
         }

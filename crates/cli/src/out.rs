@@ -13,6 +13,29 @@ pub fn error(e: &anyhow::Error) {
     eprintln!("error: {s}");
 }
 
+/// `text` with every control character escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`) and the
+/// Unicode bidirectional overrides too, for text that came from a peer or a certificate and is
+/// printed as one log line: a CN or a received line must not be able to start a forged line,
+/// overprint one (`\r`, ANSI escapes) or reorder it on screen.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(|c| c.is_control() || bidi(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || bidi(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Prints a warning.
 pub fn warn(msg: &str) {
     eprintln!("warning: {msg}");

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use mtls_socket::access::{AccessPolicy, Denied, Rule};
 use mtls_socket::{
-    Event, Incoming, PeerVerifyMode, ServerNotice, SslConfiguration, SslServer, TlsContext,
+    Event, Incoming, PeerVerifyMode, RevocationFailure, ServerNotice, SslConfiguration, SslServer,
+    TlsContext,
 };
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
@@ -40,12 +42,18 @@ pub struct ServeArgs {
     /// required; none: not asked for.
     #[arg(long, default_value = "peer")]
     pub verify: String,
-    /// Only clients whose CN matches one of these globs (`*`, `?`) are served.
+    /// Serve only clients with a verified certificate whose CN matches one of these globs
+    /// (`*`, `?`). With --allow-san too, a match of either kind is enough.
     #[arg(long)]
     pub allow_cn: Vec<String>,
-    /// Only clients with a SAN (DNS:…, IP:…, email:…, URI:…) matching one of these globs.
+    /// Serve only clients with a verified certificate with a SAN (DNS:…, IP:…, email:…, URI:…)
+    /// matching one of these globs.
     #[arg(long)]
     pub allow_san: Vec<String>,
+    /// Accept a client certificate whose issuer has no (current) CRL among --crl. By default
+    /// every certificate below the trust anchor needs one, as with openssl's -crl_check_all.
+    #[arg(long)]
+    pub crl_soft_fail: bool,
     /// Lowest TLS version: 1.2 or 1.3.
     #[arg(long, default_value = "1.2")]
     pub tls_min: String,
@@ -100,6 +108,9 @@ pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
     cfg.add_ca_certificates_file(&a.ca)?;
     for c in &a.crl {
         cfg.add_crl_file(c)?;
+    }
+    if a.crl_soft_fail {
+        cfg.set_revocation_failure(RevocationFailure::Soft);
     }
     cfg.set_peer_verify_mode(match a.verify.as_str() {
         "peer" => PeerVerifyMode::VerifyPeer,
@@ -335,7 +346,7 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
         }),
         None => log.msg(Some(id), None, "peer", "no client certificate".into()),
     }
-    if let Some(reason) = not_allowed(&sh.args, peer.as_ref()) {
+    if let Some(reason) = not_allowed(&sh.args, &sock) {
         log.msg(Some(id), cnr, "not_allowed", format!("closing: {reason}"));
         let _ = sock.disconnect_from_host().await;
         drop(sock);
@@ -418,58 +429,44 @@ async fn read_line<R: AsyncRead + Unpin>(
     }
 }
 
-fn not_allowed(a: &ServeArgs, peer: Option<&PeerCert>) -> Option<String> {
-    if a.allow_cn.is_empty() && a.allow_san.is_empty() {
-        return None;
+/// The --allow-cn/--allow-san rules.
+fn access_policy(a: &ServeArgs) -> AccessPolicy {
+    let mut p = AccessPolicy::new();
+    for g in &a.allow_cn {
+        p.allow(Rule::Cn(g.clone()));
     }
-    let Some(p) = peer else {
-        return Some("no client certificate, and --allow-cn/--allow-san are set".into());
-    };
-    if !a.allow_cn.is_empty() {
-        let cn = p.cn.as_deref().unwrap_or("");
-        if !a.allow_cn.iter().any(|g| glob(g, cn)) {
-            return Some(format!("CN {cn:?} matches no --allow-cn"));
-        }
+    for g in &a.allow_san {
+        p.allow(Rule::San(g.clone()));
     }
-    if !a.allow_san.is_empty()
-        && !p
-            .sans
-            .iter()
-            .any(|s| a.allow_san.iter().any(|g| glob(g, s)))
-    {
-        return Some(format!(
-            "no SAN of [{}] matches --allow-san",
-            p.sans.join(", ")
-        ));
-    }
-    None
+    p
 }
 
-/// `*` matches any run, `?` one character; everything else literally (case-sensitive).
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
+/// Why the peer of `sock` may not be served, naming the rule it missed.
+fn not_allowed(a: &ServeArgs, sock: &mtls_socket::SslSocket) -> Option<String> {
+    let flags = match (a.allow_cn.is_empty(), a.allow_san.is_empty()) {
+        (true, true) => return None,
+        (false, true) => "--allow-cn",
+        (true, false) => "--allow-san",
+        (false, false) => "--allow-cn/--allow-san",
+    };
+    match access_policy(a).check(sock) {
+        Ok(()) => None,
+        Err(Denied::NoCertificate) => Some(format!("no client certificate, and {flags} is set")),
+        Err(e @ Denied::NotVerified { .. }) => Some(format!(
+            "{flags} applies to verified certificates only: {e}"
+        )),
+        Err(Denied::NoMatch { cn, sans }) => {
+            let cn = cn.unwrap_or_default();
+            let sans = sans.join(", ");
+            Some(match flags {
+                "--allow-cn" => format!("CN {cn:?} matches no --allow-cn"),
+                "--allow-san" => format!("no SAN of [{sans}] matches --allow-san"),
+                _ => format!(
+                    "neither CN {cn:?} nor a SAN of [{sans}] matches an --allow-cn or --allow-san rule"
+                ),
+            })
         }
     }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// `mtls serve` from the command line: runs until Ctrl-C or SIGTERM.
@@ -493,19 +490,4 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let server = rt
         .spawn(async move { serve(args.clone(), Logger::new(args.json_log), stop_rx, None).await });
     rt.block_on(server).context("the server task failed")?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("client*", "client1"));
-        assert!(glob("*.example", "a.b.example"));
-        assert!(glob("c?", "c1"));
-        assert!(!glob("c?", "c12"));
-        assert!(glob("*", ""));
-        assert!(!glob("server", "client"));
-    }
 }

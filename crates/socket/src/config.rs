@@ -29,6 +29,20 @@ pub enum PeerVerifyMode {
     AutoVerifyPeer,
 }
 
+/// What a certificate of the peer's chain whose revocation status cannot be determined
+/// means: no CRL is loaded for its issuer, or only expired ones. Only applies once CRLs are
+/// configured at all; every certificate below the trust anchor is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevocationFailure {
+    /// Refuse it (`CertificateStatusUnknown` or `CrlExpired`), as `openssl verify
+    /// -crl_check_all` does. The default: a revoked intermediate whose CRL is missing must not
+    /// pass.
+    #[default]
+    Hard,
+    /// Accept it; a certificate a loaded CRL lists is still refused.
+    Soft,
+}
+
 /// A TLS protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
@@ -65,6 +79,7 @@ pub struct SslConfiguration {
     pub(crate) local_chain: Vec<CertificateDer<'static>>,
     pub(crate) ca_certificates: Vec<CertificateDer<'static>>,
     pub(crate) crls: CrlHandle,
+    pub(crate) revocation_failure: RevocationFailure,
     pub(crate) verify_mode: PeerVerifyMode,
     pub(crate) verify_depth: usize,
     pub(crate) strict: bool,
@@ -83,6 +98,7 @@ impl Default for SslConfiguration {
             local_chain: Vec::new(),
             ca_certificates: Vec::new(),
             crls: CrlHandle::default(),
+            revocation_failure: RevocationFailure::Hard,
             verify_mode: PeerVerifyMode::AutoVerifyPeer,
             verify_depth: mtls_verify::DEFAULT_MAX_DEPTH,
             strict: false,
@@ -249,6 +265,18 @@ impl SslConfiguration {
     pub fn set_crls(&mut self, crls: Vec<Crl>) -> &mut Self {
         self.crls.set(crls);
         self
+    }
+
+    /// What an undeterminable revocation status of a certificate in the peer's chain means
+    /// (default [`RevocationFailure::Hard`]).
+    pub fn set_revocation_failure(&mut self, r: RevocationFailure) -> &mut Self {
+        self.revocation_failure = r;
+        self
+    }
+
+    /// What an undeterminable revocation status means.
+    pub fn revocation_failure(&self) -> RevocationFailure {
+        self.revocation_failure
     }
 
     /// Sets the peer verify mode.

@@ -2,9 +2,12 @@
 //! change), one server configuration for every connection, root hints, and session caches for
 //! resumption.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use mtls_verify::{Purpose, RevocationMode, RevocationScope, Verifier};
+use mtls_verify::{
+    Purpose, RevocationMode, RevocationScope, UnixTime, VerifiedPath, Verifier, VerifyInput,
+};
 use rustls::client::{ClientSessionMemoryCache, ResolvesClientCert};
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
 use rustls::sign::CertifiedKey;
@@ -12,19 +15,40 @@ use rustls::{ClientConfig, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{PeerVerifyMode, SslConfiguration};
+use crate::config::{PeerVerifyMode, RevocationFailure, SslConfiguration};
 use crate::crls::CrlHandle;
 use crate::error::{Error, Result};
-use crate::verify::{IgnorePolicy, OutcomeSlot, PeerVerifier, Scope};
+use crate::verify::{IgnorePolicy, Outcome, OutcomeSlot, PeerVerifier, Scope};
 
-/// The verifier for the current CRL generation, rebuilt only when the CRLs change.
+/// The verifier for the current CRL generation, rebuilt only when the CRLs change, and the
+/// verified paths of recent peers, for re-checking resumed sessions.
 #[derive(Debug)]
 pub(crate) struct VerifierCache {
     ca: Vec<CertificateDer<'static>>,
     crls: CrlHandle,
     depth: usize,
     strict: bool,
+    revocation_failure: RevocationFailure,
     cached: Mutex<Option<(u64, Arc<Verifier>)>>,
+    paths: Mutex<HashMap<[u8; 32], VerifiedPath>>,
+}
+
+/// Verified paths kept for resumption: as many as the server's session cache holds. A session
+/// whose path was dropped is verified afresh when it resumes.
+const MAX_KEPT_PATHS: usize = 4096;
+
+/// The key of a kept path: the chain as presented, the host it was checked for and the purpose.
+fn path_key(chain: &[CertificateDer<'_>], host: Option<&str>, purpose: Purpose) -> [u8; 32] {
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for c in chain {
+        h.update(&(c.len() as u64).to_be_bytes());
+        h.update(c);
+    }
+    h.update(&[purpose as u8]);
+    h.update(host.unwrap_or("").as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 impl VerifierCache {
@@ -37,6 +61,8 @@ impl VerifierCache {
         {
             return Ok(v.clone());
         }
+        // Every certificate of the path below the trust anchor is checked against the CRLs of
+        // its issuer: a revoked intermediate revokes everything under it.
         let mode = if crls.is_empty() {
             RevocationMode {
                 scope: RevocationScope::Off,
@@ -44,8 +70,8 @@ impl VerifierCache {
             }
         } else {
             RevocationMode {
-                scope: RevocationScope::EndEntity,
-                require_status: true,
+                scope: RevocationScope::Chain,
+                require_status: self.revocation_failure == RevocationFailure::Hard,
                 allow_expired_crls: false,
             }
         };
@@ -58,6 +84,60 @@ impl VerifierCache {
         let v = Arc::new(v);
         *cached = Some((generation, v.clone()));
         Ok(v)
+    }
+
+    /// Keeps the path verified for `chain`, for [`VerifierCache::recheck`].
+    pub(crate) fn remember(
+        &self,
+        chain: &[CertificateDer<'_>],
+        host: Option<&str>,
+        purpose: Purpose,
+        path: VerifiedPath,
+    ) {
+        let key = path_key(chain, host, purpose);
+        let mut paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        if paths.len() >= MAX_KEPT_PATHS && !paths.contains_key(&key) {
+            paths.clear();
+        }
+        paths.insert(key, path);
+    }
+
+    /// The errors of `chain` now: its kept path re-checked for validity and revocation (a
+    /// lookup per certificate), or a new verification when no path is kept for it.
+    pub(crate) fn recheck(
+        &self,
+        chain: &[CertificateDer<'static>],
+        host: Option<&str>,
+        purpose: Purpose,
+        now: UnixTime,
+    ) -> Result<Vec<mtls_verify::SslError>> {
+        let verifier = self.get()?;
+        let key = path_key(chain, host, purpose);
+        let kept = self
+            .paths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(path) = kept {
+            return Ok(verifier.recheck(&path, now));
+        }
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Ok(vec![mtls_verify::SslError::new(
+                mtls_verify::ErrorKind::NoPeerCertificate,
+                "the resumed session holds no certificate",
+            )]);
+        };
+        let mut input = VerifyInput::new(leaf)
+            .intermediates(intermediates)
+            .time(now)
+            .purpose(purpose);
+        if let Some(h) = host {
+            input = input.host(h);
+        }
+        let (report, path) = verifier.verify_keep(&input);
+        self.remember(chain, host, purpose, path);
+        Ok(report.errors)
     }
 }
 
@@ -97,7 +177,9 @@ impl TlsContext {
             crls: config.crls.clone(),
             depth: config.verify_depth,
             strict: config.strict,
+            revocation_failure: config.revocation_failure,
             cached: Mutex::new(None),
+            paths: Mutex::new(HashMap::new()),
         });
         Ok(Arc::new(TlsContext {
             config,
@@ -147,6 +229,19 @@ impl TlsContext {
             offer: mode != PeerVerifyMode::VerifyNone,
             mandatory: mode == PeerVerifyMode::VerifyPeer,
         })
+    }
+
+    /// The outcome of a resumed handshake, in which rustls did not ask our verifier: the
+    /// peer's stored `chain` re-checked against the current CRLs and time.
+    pub(crate) fn resumed_outcome(
+        &self,
+        server_side: bool,
+        host: Option<String>,
+        chain: &[CertificateDer<'static>],
+        ignore: &IgnorePolicy,
+    ) -> Outcome {
+        let v = self.peer_verifier(server_side, host, Scope::TaskLocal);
+        v.resumed(chain, ignore, UnixTime::now())
     }
 
     /// A client configuration for one connection to `host`.

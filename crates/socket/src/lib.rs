@@ -12,12 +12,14 @@
 //!   system roots on request), CRLs with a [`CrlHandle`] that swaps them at run time, peer verify
 //!   mode/depth/name, protocol range, cipher suites by name, ALPN, handshake timeout.
 //! - [`SslServer`]: many connections on one runtime, a connection limit, bounded handshakes.
+//! - [`access`]: identity rules (CN/SAN globs) for verified peers only.
 //! - [`blocking`]: the same socket with `wait_for_*` calls for programs without async.
 //!
 //! This crate knows nothing of the CA store.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod blocking;
 mod config;
 mod context;
@@ -30,7 +32,9 @@ mod sniff;
 mod socket;
 mod verify;
 
-pub use config::{PeerVerifyMode, SslConfiguration, TlsVersion, load_private_key};
+pub use config::{
+    PeerVerifyMode, RevocationFailure, SslConfiguration, TlsVersion, load_private_key,
+};
 pub use context::TlsContext;
 pub use crls::{CrlHandle, CrlSummary};
 pub use error::{Error, Result, alert_reason};

@@ -59,6 +59,7 @@ pub struct SslSocket {
     ignore: IgnorePolicy,
     peer_addr: Option<SocketAddr>,
     peer_chain: Vec<CertificateDer<'static>>,
+    peer_verified: bool,
     ssl_errors: Vec<SslError>,
     protocol: Option<TlsVersion>,
     cipher: Option<SupportedCipherSuite>,
@@ -94,6 +95,7 @@ impl SslSocket {
             ignore: IgnorePolicy::Nothing,
             peer_addr: None,
             peer_chain: Vec::new(),
+            peer_verified: false,
             ssl_errors: Vec::new(),
             protocol: None,
             cipher: None,
@@ -269,6 +271,14 @@ impl SslSocket {
     /// The peer's certificate chain as it sent it (leaf first).
     pub fn peer_certificate_chain(&self) -> &[CertificateDer<'static>] {
         &self.peer_chain
+    }
+
+    /// True when the peer presented a certificate chain that verified: no error, or only
+    /// errors the ignore policy tolerates. In `QueryPeer` mode a handshake succeeds whatever
+    /// the chain; identity checks (CN or SAN allow-lists, pinning) must require this, or a
+    /// certificate from any CA with the right name would pass.
+    pub fn peer_verified(&self) -> bool {
+        self.peer_verified
     }
 
     /// The errors the handshake's verification found (ignored ones included).

@@ -46,6 +46,9 @@ pub struct Outcome {
     pub errors: Vec<SslError>,
     /// True when the handshake was allowed to continue.
     pub accepted: bool,
+    /// True when the chain was checked and every error is one the ignore policy tolerates
+    /// (false in VerifyNone mode, and for a chain QueryPeer let through with errors).
+    pub verified: bool,
 }
 
 /// Where a verifier leaves its [`Outcome`].
@@ -121,7 +124,14 @@ impl PeerVerifier {
             if let Some(h) = &self.host {
                 input = input.host(h);
             }
-            verifier.verify(&input).errors
+            let (report, path) = verifier.verify_keep(&input);
+            // Kept for a resumption of this session, which rustls completes without asking us.
+            let mut chain = Vec::with_capacity(1 + intermediates.len());
+            chain.push(end_entity.clone());
+            chain.extend(intermediates.iter().cloned());
+            self.verifiers
+                .remember(&chain, self.host.as_deref(), self.purpose, path);
+            report.errors
         };
         match &self.scope {
             Scope::Fixed(ignore, slot) => self.decide(errors, ignore, Some(slot)),
@@ -131,6 +141,39 @@ impl PeerVerifier {
         }
     }
 
+    /// The outcome of `errors` under the verify mode and `ignore`.
+    pub(crate) fn judge(&self, errors: Vec<SslError>, ignore: &IgnorePolicy) -> Outcome {
+        let enforce = matches!(self.mode, PeerVerifyMode::VerifyPeer);
+        let clean = errors.iter().all(|e| ignore.covers(e));
+        Outcome {
+            errors,
+            accepted: !enforce || clean,
+            verified: clean && self.mode != PeerVerifyMode::VerifyNone,
+        }
+    }
+
+    /// The outcome for a resumed session's stored peer `chain`: its verified path re-checked
+    /// for time and revocation now (a fresh verification if the path is no longer cached).
+    pub(crate) fn resumed(
+        &self,
+        chain: &[CertificateDer<'static>],
+        ignore: &IgnorePolicy,
+        now: UnixTime,
+    ) -> Outcome {
+        let errors = if self.mode == PeerVerifyMode::VerifyNone {
+            Vec::new()
+        } else {
+            match self
+                .verifiers
+                .recheck(chain, self.host.as_deref(), self.purpose, now)
+            {
+                Ok(errors) => errors,
+                Err(e) => vec![SslError::new(ErrorKind::UnspecifiedError, e.to_string())],
+            }
+        };
+        self.judge(errors, ignore)
+    }
+
     /// Applies the verify mode and the ignore policy; records the outcome.
     fn decide(
         &self,
@@ -138,14 +181,14 @@ impl PeerVerifier {
         ignore: &IgnorePolicy,
         slot: Option<&OutcomeSlot>,
     ) -> Result<(), rustls::Error> {
-        let enforce = matches!(self.mode, PeerVerifyMode::VerifyPeer);
-        let blocking: Vec<&SslError> = errors.iter().filter(|e| !ignore.covers(e)).collect();
-        let accepted = !enforce || blocking.is_empty();
-        let first = blocking.first().map(|e| e.kind);
-        let outcome = Outcome {
-            errors: errors.clone(),
-            accepted,
-        };
+        let outcome = self.judge(errors, ignore);
+        let accepted = outcome.accepted;
+        let first = outcome
+            .errors
+            .iter()
+            .find(|e| !ignore.covers(e))
+            .map(|e| e.kind);
+        let errors = outcome.errors.clone();
         if let Some(slot) = slot {
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
         }

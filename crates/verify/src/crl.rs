@@ -495,16 +495,16 @@ pub(crate) fn reason_name(code: u8) -> &'static str {
 pub(crate) fn status(
     cert: &Cert,
     issuer: &Cert,
-    candidates: &[&Crl],
+    candidates: &[(usize, &Crl)],
     time: i64,
     strict: bool,
     allow_expired: bool,
-    signature_ok: &mut dyn FnMut(&Crl) -> Result<(), String>,
+    signature_ok: &mut dyn FnMut(usize, &Crl) -> Result<(), String>,
 ) -> Status {
     let mut notes = Vec::new();
     let mut expired = None;
     let mut good = false;
-    for crl in candidates {
+    for &(index, crl) in candidates {
         let mut reject = |why: String| notes.push(format!("{} not used: {why}", crl.describe()));
         if let Some(p) = crl.problems.iter().find(|p| strict || !p.0) {
             reject(p.1.clone());
@@ -524,7 +524,7 @@ pub(crate) fn status(
             reject(why.into());
             continue;
         }
-        if let Err(why) = signature_ok(crl) {
+        if let Err(why) = signature_ok(index, crl) {
             reject(why);
             continue;
         }

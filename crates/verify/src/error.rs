@@ -69,11 +69,15 @@ pub enum ErrorKind {
     InvalidExtension,
     /// The certificate cannot be parsed, or breaks RFC 5280's structure rules.
     MalformedCertificate,
+    /// The verification stopped at one of its work limits (signature checks, CRL bytes hashed,
+    /// path-building steps, candidate paths, name-constraint comparisons, time): the chain is
+    /// refused without being fully checked. Legitimate chains come nowhere near the limits.
+    VerificationBudgetExceeded,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::UnableToGetIssuerCertificate,
         ErrorKind::UnableToDecodeIssuerPublicKey,
         ErrorKind::CertificateSignatureFailed,
@@ -97,6 +101,7 @@ impl ErrorKind {
         ErrorKind::UnhandledCriticalExtension,
         ErrorKind::InvalidExtension,
         ErrorKind::MalformedCertificate,
+        ErrorKind::VerificationBudgetExceeded,
     ];
 
     /// The kind's name, as `QSslError::SslError` spells it.
@@ -125,6 +130,7 @@ impl ErrorKind {
             ErrorKind::UnhandledCriticalExtension => "UnhandledCriticalExtension",
             ErrorKind::InvalidExtension => "InvalidExtension",
             ErrorKind::MalformedCertificate => "MalformedCertificate",
+            ErrorKind::VerificationBudgetExceeded => "VerificationBudgetExceeded",
         }
     }
 
@@ -176,6 +182,9 @@ impl ErrorKind {
                 "A certificate extension is malformed, duplicated or not allowed"
             }
             ErrorKind::MalformedCertificate => "The certificate is malformed",
+            ErrorKind::VerificationBudgetExceeded => {
+                "Verifying the certificate chain took more work than allowed"
+            }
         }
     }
 }

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod budget;
 mod cert;
 mod checks;
 pub mod crl;
@@ -46,6 +47,7 @@ pub mod verifier;
 pub use crl::Crl;
 pub use error::{ErrorKind, LoadError, SslError, UnknownErrorKind};
 pub use load::{load_certificates, load_crls};
+pub use path::VerifiedPath;
 pub use report::{CertInfo, IgnoreRule, IgnoreRuleError, Report};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 pub use verifier::{

@@ -168,6 +168,31 @@ impl NameConstraints {
     }
 }
 
+/// The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2);
+/// any other address unchanged. A peer that connects over IPv6 to a mapped address reaches the
+/// IPv4 host, so the IPv4 constraints must apply to it, or `excluded;IP:10.0.0.0/8` would not
+/// exclude `::ffff:10.0.0.1`.
+fn unmap_address(addr: &[u8]) -> &[u8] {
+    match addr {
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, v4 @ ..] => v4,
+        other => other,
+    }
+}
+
+/// An IPv6 subtree that lies wholly within `::ffff:0:0/96` as the IPv4 subtree it denotes
+/// (address and mask both 4 bytes); any other subtree unchanged.
+fn unmap_subtree(subtree: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if subtree.len() == 32 {
+        let (addr, mask) = subtree.split_at(16);
+        if mask[..12].iter().all(|&m| m == 0xff) && unmap_address(addr).len() == 4 {
+            let mut v4 = addr[12..].to_vec();
+            v4.extend_from_slice(&mask[12..]);
+            return std::borrow::Cow::Owned(v4);
+        }
+    }
+    std::borrow::Cow::Borrowed(subtree)
+}
+
 fn contiguous(mask: &[u8]) -> bool {
     let mut seen_zero = false;
     for b in mask {
@@ -220,6 +245,7 @@ fn within(name: &GenName, base: &GenName, which: Subtrees) -> Option<bool> {
             Some(dns_within(n, b, which))
         }
         (GenName::Ip(n), GenName::Ip(b)) => {
+            let (n, b) = (unmap_address(n), unmap_subtree(b));
             if !matches!(n.len(), 4 | 16) || b.len() != n.len() * 2 {
                 return if matches!(n.len(), 4 | 16) {
                     Some(false)
@@ -383,6 +409,48 @@ mod tests {
         assert_eq!(violations(dns("*.example.com"), &c), 0);
         let c = nc(vec![dns("example.com")], vec![dns("example.com")]);
         assert_eq!(violations(dns("example.com"), &c), 1);
+    }
+
+    /// `::ffff:a.b.c.d` as 16 bytes.
+    fn mapped(v4: [u8; 4]) -> Vec<u8> {
+        let mut a = vec![0u8; 10];
+        a.extend([0xff, 0xff]);
+        a.extend(v4);
+        a
+    }
+
+    /// IPv4-mapped IPv6 names are the IPv4 hosts they reach, for either form of constraint
+    /// (limbo-style vectors: excluded and permitted, IPv4 and mapped-IPv6 subtrees).
+    #[test]
+    fn ipv4_mapped_addresses_meet_ipv4_constraints() {
+        let ten = GenName::Ip(vec![10, 0, 0, 0, 255, 0, 0, 0]);
+        let excluded = nc(vec![], vec![ten.clone()]);
+        assert_eq!(violations(GenName::Ip(mapped([10, 0, 0, 1])), &excluded), 1);
+        assert_eq!(violations(GenName::Ip(mapped([11, 0, 0, 1])), &excluded), 0);
+        let permitted = nc(vec![ten], vec![]);
+        assert_eq!(
+            violations(GenName::Ip(mapped([10, 9, 9, 9])), &permitted),
+            0
+        );
+        assert_eq!(
+            violations(GenName::Ip(mapped([192, 0, 2, 1])), &permitted),
+            1
+        );
+        // A mapped-IPv6 subtree constrains IPv4 names too.
+        let mut sub = mapped([10, 0, 0, 0]);
+        sub.extend([0xff; 13]);
+        sub.extend([0, 0, 0]);
+        let excluded6 = nc(vec![], vec![GenName::Ip(sub)]);
+        assert_eq!(violations(GenName::Ip(vec![10, 1, 2, 3]), &excluded6), 1);
+        assert_eq!(
+            violations(GenName::Ip(mapped([10, 1, 2, 3])), &excluded6),
+            1
+        );
+        assert_eq!(violations(GenName::Ip(vec![11, 1, 2, 3]), &excluded6), 0);
+        // Other IPv6 addresses are left alone.
+        let mut v6 = vec![0x20, 0x01, 0x0d, 0xb8];
+        v6.extend([0; 12]);
+        assert_eq!(violations(GenName::Ip(v6), &excluded), 0);
     }
 
     #[test]

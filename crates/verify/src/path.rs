@@ -9,7 +9,11 @@
 //! the same name, cycles) end quickly.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use rustls_pki_types::UnixTime;
+
+use crate::budget::Budget;
 use crate::cert::Cert;
 use crate::checks;
 use crate::error::{ErrorKind, SslError};
@@ -18,14 +22,6 @@ use crate::report::{CertInfo, Report};
 use crate::sig::{self, SigError};
 use crate::verifier::{Verifier, VerifyInput};
 
-/// Search steps (nodes visited).
-const MAX_STEPS: usize = 2_000;
-/// Paths evaluated.
-const MAX_PATHS: usize = 128;
-/// Certificate signature verifications.
-const MAX_SIGNATURES: usize = 400;
-/// Name-constraint comparisons (per verification).
-pub(crate) const MAX_NC_COMPARISONS: usize = 250_000;
 /// Hard limit on the path length, whatever max_depth says.
 const MAX_PATH_LEN: usize = 64;
 
@@ -51,8 +47,8 @@ pub(crate) struct Ctx<'a> {
     pub first_anchor: usize,
     inter_by_subject: HashMap<&'a crate::dn::Dn, Vec<usize>>,
     sig_cache: HashMap<(usize, usize), Result<(), SigError>>,
-    sig_budget: usize,
-    pub nc_budget: usize,
+    /// What is left of this verification's allowance.
+    pub budget: Budget,
     /// Supplied intermediates that could not be parsed.
     pub unparsed: usize,
 }
@@ -68,14 +64,12 @@ impl Ctx<'_> {
         if let Some(r) = self.sig_cache.get(&(child, issuer)) {
             return r.clone();
         }
-        let r = if self.sig_budget == 0 {
-            Err(SigError::Algorithm(
-                "not checked: too many signature verifications for one chain".into(),
-            ))
-        } else {
-            self.sig_budget -= 1;
-            let (c, i) = (self.certs[child], self.certs[issuer]);
-            sig::verify(&i.spki, &c.sig_alg, &c.tbs, &c.signature)
+        let r = match self.budget.consume_signature() {
+            Err(e) => Err(SigError::Algorithm(format!("not checked: {e}"))),
+            Ok(()) => {
+                let (c, i) = (self.certs[child], self.certs[issuer]);
+                sig::verify(&i.spki, &c.sig_alg, &c.tbs, &c.signature)
+            }
         };
         self.sig_cache.insert((child, issuer), r.clone());
         r
@@ -107,21 +101,16 @@ impl Best {
 struct Search<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
     best: Option<Best>,
-    steps: usize,
-    paths: usize,
     done: bool,
-    exhausted: bool,
     max_len: usize,
 }
 
 impl Search<'_, '_> {
     fn consider(&mut self, path: &[usize], end: End) {
-        if self.paths >= MAX_PATHS {
-            self.exhausted = true;
+        if self.ctx.budget.consume_path().is_err() {
             self.done = true;
             return;
         }
-        self.paths += 1;
         let errors = checks::evaluate(self.ctx, path, end);
         let cand = Best {
             path: path.to_vec(),
@@ -182,9 +171,7 @@ impl Search<'_, '_> {
         if self.done {
             return;
         }
-        self.steps += 1;
-        if self.steps > MAX_STEPS {
-            self.exhausted = true;
+        if self.ctx.budget.consume_step().is_err() {
             self.done = true;
             return;
         }
@@ -212,23 +199,54 @@ impl Search<'_, '_> {
     }
 }
 
-/// Runs a verification (see [`Verifier::verify`]).
-pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> Report {
+/// The path a verification chose, parsed, for [`Verifier::recheck`] (see
+/// [`Verifier::verify_keep`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct VerifiedPath {
+    /// End entity first; the trust anchor last when `anchored`.
+    certs: Arc<Vec<Cert>>,
+    anchored: bool,
+    /// The errors of the verification that made it.
+    errors: Vec<SslError>,
+}
+
+impl VerifiedPath {
+    /// True when the path ended at a trust anchor without errors.
+    pub fn is_ok(&self) -> bool {
+        self.anchored && self.errors.is_empty()
+    }
+
+    fn failed(errors: Vec<SslError>, leaf: Option<Cert>) -> VerifiedPath {
+        VerifiedPath {
+            certs: Arc::new(leaf.into_iter().collect()),
+            anchored: false,
+            errors,
+        }
+    }
+}
+
+/// A report for a leaf that could not be parsed.
+fn unparsed_leaf(der: &[u8], detail: String) -> (Report, VerifiedPath) {
+    let info = CertInfo::unparsed(der);
+    let errors = vec![SslError::for_cert(
+        ErrorKind::MalformedCertificate,
+        0,
+        &info,
+        detail,
+    )];
+    let report = Report {
+        errors: errors.clone(),
+        path: vec![info],
+        trusted: false,
+    };
+    (report, VerifiedPath::failed(errors, None))
+}
+
+/// Runs a verification (see [`Verifier::verify_keep`]).
+pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> (Report, VerifiedPath) {
     let leaf = match Cert::parse(input.end_entity.as_ref()) {
         Ok(c) => c,
-        Err(detail) => {
-            let info = CertInfo::unparsed(input.end_entity.as_ref());
-            return Report {
-                errors: vec![SslError::for_cert(
-                    ErrorKind::MalformedCertificate,
-                    0,
-                    &info,
-                    detail,
-                )],
-                path: vec![info],
-                trusted: false,
-            };
-        }
+        Err(detail) => return unparsed_leaf(input.end_entity.as_ref(), detail),
     };
     let mut unparsed = 0;
     let mut inters: Vec<Cert> = Vec::new();
@@ -262,18 +280,14 @@ pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> Report {
         first_anchor,
         inter_by_subject,
         sig_cache: HashMap::new(),
-        sig_budget: MAX_SIGNATURES,
-        nc_budget: MAX_NC_COMPARISONS,
+        budget: Budget::default(),
         unparsed,
     };
     let max_len = v.max_depth.saturating_add(10).min(MAX_PATH_LEN);
     let mut search = Search {
         ctx: &mut ctx,
         best: None,
-        steps: 0,
-        paths: 0,
         done: false,
-        exhausted: false,
         max_len,
     };
     if leaf_trusted {
@@ -281,35 +295,79 @@ pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> Report {
     }
     let mut path = vec![0];
     search.dfs(&mut path);
-    let exhausted = search.exhausted;
     let best = search.best.take();
+    let exceeded = ctx.budget.exceeded;
     let Some(mut best) = best else {
         // Only possible if the budget ran out before any path was evaluated.
         let info = leaf.info.clone();
-        return Report {
-            errors: vec![SslError::for_cert(
-                ErrorKind::UnspecifiedError,
-                0,
-                &info,
-                "the path search stopped before any path was evaluated",
-            )],
+        let why = exceeded.map(|e| e.to_string()).unwrap_or_default();
+        let errors = vec![SslError::for_cert(
+            ErrorKind::VerificationBudgetExceeded,
+            0,
+            &info,
+            format!("the path search stopped before any path was evaluated ({why})"),
+        )];
+        let report = Report {
+            errors: errors.clone(),
             path: vec![info],
             trusted: false,
         };
+        return (report, VerifiedPath::failed(errors, Some(leaf)));
     };
-    if exhausted && !best.errors.is_empty() {
+    if let Some(e) = exceeded
+        && !best.errors.is_empty()
+    {
         best.errors.push(SslError::new(
-            ErrorKind::UnspecifiedError,
-            "the path search reached its limit; the errors are those of the best path found",
+            ErrorKind::VerificationBudgetExceeded,
+            format!("stopped after {e}; the errors are those of the best path found"),
         ));
     }
-    Report {
+    let report = Report {
         path: best
             .path
             .iter()
             .map(|&i| ctx.certs[i].info.clone())
             .collect(),
         trusted: best.end == End::Anchored,
+        errors: best.errors.clone(),
+    };
+    let kept = VerifiedPath {
+        certs: Arc::new(best.path.iter().map(|&i| ctx.certs[i].clone()).collect()),
+        anchored: best.end == End::Anchored,
         errors: best.errors,
+    };
+    (report, kept)
+}
+
+/// Runs a re-check (see [`Verifier::recheck`]).
+pub(crate) fn recheck(v: &Verifier, path: &VerifiedPath, time: UnixTime) -> Vec<SslError> {
+    if !path.anchored || path.certs.is_empty() {
+        return path.errors.clone();
     }
+    let mut ctx = Ctx {
+        v,
+        time: i64::try_from(time.as_secs()).unwrap_or(i64::MAX),
+        purpose: crate::Purpose::Any,
+        host: None,
+        certs: path.certs.iter().collect(),
+        first_anchor: path.certs.len() - 1,
+        inter_by_subject: HashMap::new(),
+        sig_cache: HashMap::new(),
+        budget: Budget::default(),
+        unparsed: 0,
+    };
+    let indices: Vec<usize> = (0..path.certs.len()).collect();
+    let mut errors = path.errors.clone();
+    // The trust anchors may have changed since (a reloaded CA bundle).
+    let anchor = &path.certs[path.certs.len() - 1];
+    if !v.anchor_hashes.contains(&anchor.info.sha256) {
+        errors.push(SslError::for_cert(
+            ErrorKind::CertificateUntrusted,
+            path.certs.len() - 1,
+            &anchor.info,
+            "the path's trust anchor is no longer among the trusted CA certificates",
+        ));
+    }
+    errors.extend(checks::recheck(&mut ctx, &indices));
+    errors
 }

@@ -10,6 +10,8 @@ use crate::cert::Cert;
 use crate::crl::Crl;
 use crate::dn::Dn;
 use crate::error::LoadError;
+use crate::error::SslError;
+use crate::path::VerifiedPath;
 use crate::report::Report;
 
 /// What the end-entity certificate is to be used for (checked against extendedKeyUsage).
@@ -286,6 +288,49 @@ impl Verifier {
 
     /// Verifies one chain and reports every error found on the best path.
     pub fn verify(&self, input: &VerifyInput<'_>) -> Report {
+        crate::path::verify(self, input).0
+    }
+
+    /// Like [`Verifier::verify`], and also returns the path it chose, parsed, for
+    /// [`Verifier::recheck`] when the chain is presented again without a new verification (a
+    /// resumed TLS session).
+    pub fn verify_keep(&self, input: &VerifyInput<'_>) -> (Report, VerifiedPath) {
         crate::path::verify(self, input)
+    }
+
+    /// Re-checks a path that [`Verifier::verify_keep`] returned, for the rules that change with
+    /// time: every certificate's validity at `time`, and revocation against the CRLs this
+    /// verifier holds (which may be newer than those of the first verification). Signatures,
+    /// constraints and names are not checked again: they cannot have changed. This is a lookup
+    /// per certificate, not a new path search. A path that did not end at a trust anchor gets
+    /// its original errors back, as it never verified.
+    pub fn recheck(&self, path: &VerifiedPath, time: UnixTime) -> Vec<SslError> {
+        crate::path::recheck(self, path, time)
+    }
+
+    /// The cached result of checking CRL `index`'s signature with the key hashed to `key`.
+    pub(crate) fn cached_crl_signature(
+        &self,
+        index: usize,
+        key: [u8; 32],
+    ) -> Option<Result<(), String>> {
+        let cache = self
+            .crl_signatures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.get(&(index, key)).cloned()
+    }
+
+    /// Remembers the result of a CRL signature check. Only CA keys of anchored, verified paths
+    /// ever reach this, so the cache holds few entries; it is emptied past 4,096 as a bound.
+    pub(crate) fn cache_crl_signature(&self, index: usize, key: [u8; 32], r: Result<(), String>) {
+        let mut cache = self
+            .crl_signatures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert((index, key), r);
     }
 }

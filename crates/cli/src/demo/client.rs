@@ -28,6 +28,8 @@ impl Env<'_> {
         ConnectArgs {
             target: self.addr.to_string(),
             ca: self.ca.to_path_buf(),
+            crl: vec![],
+            crl_soft_fail: false,
             cert: Some(self.certs.join(format!("{name}.crt"))),
             key: Some(self.certs.join(format!("{name}.key"))),
             servername: None,

@@ -158,6 +158,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         verify: "peer".into(),
         allow_cn: vec![],
         allow_san: vec![],
+        crl_soft_fail: false,
         tls_min: "1.2".into(),
         ciphers: None,
         heartbeat: 0.25,

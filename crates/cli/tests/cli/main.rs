@@ -19,6 +19,7 @@ mod passphrase_leaks;
 mod pkilint;
 mod profiles_policy;
 mod revocation_list;
+mod security_tls;
 mod serials_concurrency;
 mod serve_peers;
 mod verify_cli;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mtls_verify::SslError;
-use rustls::SupportedCipherSuite;
+use rustls::{HandshakeKind, SupportedCipherSuite};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::AsyncWriteExt;
 
@@ -34,7 +34,9 @@ impl SslSocket {
                 "not a DNS name or IP address",
             )
         })?;
-        let (cfg, slot) = self.ctx.client_config(Some(host), self.ignore.clone())?;
+        let (cfg, slot) = self
+            .ctx
+            .client_config(Some(host.clone()), self.ignore.clone())?;
         self.set_mode(SslMode::Client);
         self.shared.encrypting.store(true, Ordering::Relaxed);
         let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
@@ -43,6 +45,7 @@ impl SslSocket {
         match res {
             Ok(Ok(tls)) => {
                 let (_, conn) = tls.get_ref();
+                let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
                 self.record(
                     conn.peer_certificates(),
                     conn.protocol_version(),
@@ -50,6 +53,9 @@ impl SslSocket {
                     conn.alpn_protocol(),
                 );
                 self.stream = Stream::Client(Box::new(tls));
+                if resumed {
+                    self.check_resumed(&slot, false, Some(host))?;
+                }
                 self.finish_handshake(&slot).await
             }
             Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
@@ -94,6 +100,7 @@ impl SslSocket {
         match tokio::time::timeout(timeout, scoped).await {
             Ok(Ok(tls)) => {
                 let (_, conn) = tls.get_ref();
+                let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
                 self.record(
                     conn.peer_certificates(),
                     conn.protocol_version(),
@@ -101,11 +108,40 @@ impl SslSocket {
                     conn.alpn_protocol(),
                 );
                 self.stream = Stream::Server(Box::new(tls));
+                if resumed {
+                    self.check_resumed(&slot, true, None)?;
+                }
                 self.finish_handshake(&slot).await
             }
             Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
             Err(_) => Err(self.handshake_failed(&slot, None)),
         }
+    }
+
+    /// A resumed session skips certificate verification inside rustls: the peer's chain was
+    /// verified when the session was made, but it may have been revoked or have expired since.
+    /// Before the connection counts as encrypted, its path is re-checked against the current
+    /// CRLs and time; a refusal ends the connection (without close_notify: it is no orderly
+    /// close) and fails the handshake with the errors found.
+    fn check_resumed(
+        &mut self,
+        slot: &OutcomeSlot,
+        server_side: bool,
+        host: Option<String>,
+    ) -> Result<()> {
+        let verified_now = slot.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if verified_now || self.peer_chain.is_empty() {
+            return Ok(());
+        }
+        let outcome = self
+            .ctx
+            .resumed_outcome(server_side, host, &self.peer_chain, &self.ignore);
+        let accepted = outcome.accepted;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        if accepted {
+            return Ok(());
+        }
+        Err(self.handshake_failed(slot, None))
     }
 
     fn take_plain(&mut self) -> Result<Tcp> {
@@ -154,7 +190,8 @@ impl SslSocket {
     }
 
     async fn finish_handshake(&mut self, slot: &OutcomeSlot) -> Result<()> {
-        self.report_errors(slot);
+        let outcome = self.report_errors(slot);
+        self.peer_verified = !self.peer_chain.is_empty() && outcome.is_some_and(|o| o.verified);
         self.shared.emit(Event::Encrypted);
         if !self.queued.is_empty() {
             let data = std::mem::take(&mut self.queued);

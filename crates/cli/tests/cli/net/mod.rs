@@ -153,6 +153,18 @@ impl Proc {
             .unwrap_or_else(|e| panic!("writing to {}: {e}\n{}", self.name, self.dump()));
     }
 
+    /// Writes to the process's stdin if it is still reading (a peer the server just refused
+    /// may be gone already); returns whether the write went through.
+    pub fn try_send(&mut self, text: &str) -> bool {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return false;
+        };
+        stdin
+            .write_all(text.as_bytes())
+            .and_then(|()| stdin.flush())
+            .is_ok()
+    }
+
     /// Closes the process's stdin (EOF).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
@@ -483,6 +495,22 @@ pub fn revoke(env: &Env, name: &str) {
 /// `eku` is e.g. `clientAuth` or `serverAuth`; `san` e.g. `DNS:expired.example`.
 #[track_caller]
 pub fn expired_cert(env: &Env, name: &str, eku: &str, san: &str) {
+    dated_cert(env, name, eku, san, "20200101000000Z", "20210101000000Z");
+}
+
+/// A certificate for `out/NAME.{crt,key}` that expires `secs` seconds from now (as
+/// [`expired_cert`], with openssl's `-enddate`).
+#[track_caller]
+pub fn short_lived_cert(env: &Env, name: &str, eku: &str, san: &str, secs: i64) {
+    let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    let end = end.format(&fmt).expect("date");
+    dated_cert(env, name, eku, san, "20200101000000Z", &end);
+}
+
+/// [`expired_cert`] with the validity `start`..`end` (openssl's `YYYYMMDDHHMMSSZ`).
+#[track_caller]
+pub fn dated_cert(env: &Env, name: &str, eku: &str, san: &str, start: &str, end: &str) {
     let osl = format!("osl-{name}");
     env.ok(&["ca", "export-openssl", "--dir", "ca", &osl]);
     // utf8only, as mtls encodes the CA's subject: openssl ca's policy "match" compares types.
@@ -527,9 +555,9 @@ pub fn expired_cert(env: &Env, name: &str, eku: &str, san: &str) {
             "-passin",
             &format!("pass:{PASS}"),
             "-startdate",
-            "20200101000000Z",
+            start,
             "-enddate",
-            "20210101000000Z",
+            end,
             "-extfile",
             &format!("../{name}.ext"),
             "-in",

@@ -1,0 +1,224 @@
+//! Who may talk to us: identity rules (CN and subjectAltName globs) applied to the peer's
+//! certificate after the handshake.
+//!
+//! An identity read from a certificate means something only if the certificate chains to a
+//! trusted CA: in `QueryPeer` mode a handshake succeeds with a certificate from any CA, whose
+//! CN can be anything its maker chose. So [`AccessPolicy::check`] refuses a peer whose chain
+//! did not verify before it looks at a single name. `mtls serve` and the tunnel share this.
+
+use mtls_verify::SslError;
+use rustls_pki_types::CertificateDer;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::socket::SslSocket;
+
+/// One identity rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// The subject's commonName matches this glob (see [`glob`]).
+    Cn(String),
+    /// Some subjectAltName, written `DNS:…`, `IP:…`, `email:…` or `URI:…`, matches this glob.
+    San(String),
+}
+
+/// Rules OR'd together, as ghostunnel's `--allow-*` flags are: a peer matching any rule is
+/// allowed. An empty policy allows every verified or unverified peer (no identity check).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessPolicy {
+    rules: Vec<Rule>,
+}
+
+/// Why a peer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The peer sent no certificate.
+    #[error("no client certificate, and identity rules are set")]
+    NoCertificate,
+    /// The peer's chain has errors the ignore policy does not tolerate, so its names are not
+    /// trusted.
+    #[error("its certificate chain did not verify ({}), so its names are not trusted", kinds(.errors))]
+    NotVerified {
+        /// The errors found.
+        errors: Vec<SslError>,
+    },
+    /// The certificate verified, but no rule matches its names.
+    #[error("CN {cn:?} and subjectAltNames [{}] match no rule", .sans.join(", "))]
+    NoMatch {
+        /// The commonName, if any.
+        cn: Option<String>,
+        /// The subjectAltNames, as `DNS:…`, `IP:…`, `email:…`, `URI:…`.
+        sans: Vec<String>,
+    },
+}
+
+fn kinds(errors: &[SslError]) -> String {
+    if errors.is_empty() {
+        return "it was not checked".into();
+    }
+    let names: Vec<String> = errors.iter().map(|e| e.kind.to_string()).collect();
+    names.join(", ")
+}
+
+impl AccessPolicy {
+    /// No rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a rule.
+    pub fn allow(&mut self, rule: Rule) -> &mut Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// True when there is no rule (everyone is allowed).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Checks the peer of an encrypted `socket`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] when rules are set and the peer sent no certificate, its chain did not
+    /// verify ([`SslSocket::peer_verified`]), or no rule matches its names.
+    pub fn check(&self, socket: &SslSocket) -> Result<(), Denied> {
+        self.check_peer(
+            socket.peer_certificate_chain(),
+            socket.peer_verified(),
+            socket.ssl_errors(),
+        )
+    }
+
+    /// Checks a peer given by its chain (leaf first), whether it verified, and the errors its
+    /// verification found.
+    ///
+    /// # Errors
+    ///
+    /// As [`AccessPolicy::check`].
+    pub fn check_peer(
+        &self,
+        chain: &[CertificateDer<'_>],
+        verified: bool,
+        errors: &[SslError],
+    ) -> Result<(), Denied> {
+        if self.rules.is_empty() {
+            return Ok(());
+        }
+        let Some(leaf) = chain.first() else {
+            return Err(Denied::NoCertificate);
+        };
+        if !verified {
+            return Err(Denied::NotVerified {
+                errors: errors.to_vec(),
+            });
+        }
+        let (cn, sans) = names(leaf);
+        let allowed = self.rules.iter().any(|r| match r {
+            Rule::Cn(g) => cn.as_deref().is_some_and(|cn| glob(g, cn)),
+            Rule::San(g) => sans.iter().any(|s| glob(g, s)),
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denied::NoMatch { cn, sans })
+        }
+    }
+}
+
+/// The commonName and subjectAltNames of a certificate (empty when it cannot be parsed).
+fn names(der: &[u8]) -> (Option<String>, Vec<String>) {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return (None, Vec::new());
+    };
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned);
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for g in &ext.value.general_names {
+            match g {
+                GeneralName::DNSName(d) => sans.push(format!("DNS:{d}")),
+                GeneralName::RFC822Name(e) => sans.push(format!("email:{e}")),
+                GeneralName::URI(u) => sans.push(format!("URI:{u}")),
+                GeneralName::IPAddress(b) => {
+                    let ip = match b.len() {
+                        4 => <[u8; 4]>::try_from(*b).ok().map(std::net::IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*b).ok().map(std::net::IpAddr::from),
+                        _ => None,
+                    };
+                    if let Some(ip) = ip {
+                        sans.push(format!("IP:{ip}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (cn, sans)
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally
+/// (case-sensitive).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("client*", "client1"));
+        assert!(glob("*.example", "a.b.example"));
+        assert!(glob("c?", "c1"));
+        assert!(!glob("c?", "c12"));
+        assert!(glob("*", ""));
+        assert!(!glob("server", "client"));
+    }
+
+    #[test]
+    fn an_unverified_or_missing_certificate_is_refused_before_names_are_read() {
+        let mut p = AccessPolicy::new();
+        assert_eq!(p.check_peer(&[], false, &[]), Ok(()));
+        p.allow(Rule::Cn("*".into()));
+        assert_eq!(p.check_peer(&[], true, &[]), Err(Denied::NoCertificate));
+        let junk = CertificateDer::from(vec![0u8; 4]);
+        assert!(matches!(
+            p.check_peer(std::slice::from_ref(&junk), false, &[]),
+            Err(Denied::NotVerified { .. })
+        ));
+    }
+}

@@ -98,6 +98,71 @@ pub fn padded_chain(bytes: usize) -> Result<ClientChain> {
     Ok(cc)
 }
 
+/// The path-building attack of issue 18 item 7: a leaf and `n` CA certificates that all carry
+/// the trusted CA's own subject name and key identifier (read from `ca_cert`), each with a
+/// fresh key, issued by a root of ours that is not sent. Every one of them is a candidate issuer of the leaf and of each other, and each has a
+/// key the real CA's CRL does not verify with; a verifier that checks the CRL's signature per
+/// candidate key pays a full hash of the CRL each time (0.5 s for one handshake against a
+/// 200k-entry CRL, before the fix). The leaf is signed by the first fake's key.
+pub fn same_name_chain(ca_cert: &Path, n: usize) -> Result<ClientChain> {
+    anyhow::ensure!(n >= 1, "the attack needs at least one fake CA");
+    let ca =
+        mtls_verify::load_certificates(&std::fs::read(ca_cert)?, &ca_cert.display().to_string())?;
+    let ca = ca
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{}: no certificate", ca_cert.display()))?;
+    let subject = mtls_pki::inspect::cert_summary(ca)
+        .ok_or_else(|| anyhow::anyhow!("{}: unreadable certificate", ca_cert.display()))?
+        .subject;
+    let dn = mtls_pki::Name::parse(&subject)?.to_rcgen()?;
+    // The fakes claim the real CA's key identifier too, so that a CRL's authorityKeyIdentifier
+    // does not rule them out before its signature is checked.
+    let ski = subject_key_id(ca);
+    // Issued by a root of ours that is not sent: each fake ends its own path at once, so the
+    // search reaches every one of them.
+    let root_key = rcgen::KeyPair::generate()?;
+    let root = rcgen::Issuer::new(ca_params("Abuse Hidden Root")?, root_key);
+    let mut fakes = Vec::with_capacity(n);
+    let mut first_issuer = None;
+    for _ in 0..n {
+        let key = rcgen::KeyPair::generate()?;
+        let mut p = ca_params("unused")?;
+        p.distinguished_name = dn.clone();
+        if let Some(id) = &ski {
+            p.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id.clone());
+        }
+        let cert = p.signed_by(&key, &root)?;
+        fakes.push(cert.der().clone());
+        if first_issuer.is_none() {
+            first_issuer = Some(rcgen::Issuer::new(p, key));
+        }
+    }
+    let issuer = first_issuer.ok_or_else(|| anyhow::anyhow!("no fake CA"))?;
+    let key = rcgen::KeyPair::generate()?;
+    let leaf = leaf_params("abuse-same-name")?.signed_by(&key, &issuer)?;
+    let mut chain = vec![leaf.der().clone()];
+    chain.extend(fakes);
+    Ok(ClientChain {
+        chain,
+        key: pkcs8(&key),
+    })
+}
+
+/// The subjectKeyIdentifier of a DER certificate: the OCTET STRING inside the extension
+/// 2.5.29.14 (a byte search is enough for a certificate we trust to be well formed).
+fn subject_key_id(der: &[u8]) -> Option<Vec<u8>> {
+    const OID: [u8; 5] = [0x06, 0x03, 0x55, 0x1d, 0x0e];
+    let at = der.windows(OID.len()).position(|w| w == OID)? + OID.len();
+    let mut rest = der.get(at..)?;
+    if rest.first() == Some(&0x01) {
+        rest = rest.get(3..)?; // critical BOOLEAN
+    }
+    match rest {
+        [0x04, _, 0x04, len, id @ ..] => id.get(..usize::from(*len)).map(<[u8]>::to_vec),
+        _ => None,
+    }
+}
+
 /// A real client certificate (`cert`, PEM or DER) and its unencrypted `key`, followed by
 /// `extra` (a legitimate client sending a long chain).
 pub fn real_leaf_with(

@@ -9,6 +9,7 @@
 //! abuse --connect 127.0.0.1:8443 tls10
 //! abuse --connect 127.0.0.1:8443 long-chain 50
 //! abuse --connect 127.0.0.1:8443 huge-chain 1048576
+//! abuse --connect 127.0.0.1:8443 same-name 120 --ca-cert ca.crt
 //! abuse --connect 127.0.0.1:8443 burst 2000 --hold-ms 1500
 //! abuse --connect 127.0.0.1:8443 vanish --mode rst --ca ca.crt --cert c.crt --key c.key
 //! abuse --connect 127.0.0.1:8443 good --secs 60 --ca ca.crt --cert c.crt --key c.key
@@ -102,6 +103,14 @@ enum Cmd {
         #[arg(long, requires = "cert")]
         key: Option<PathBuf>,
     },
+    /// Present a leaf and N CA certificates that all carry the subject of --ca-cert, each with
+    /// a fresh key (path building against a large CRL; see `abuse::same_name_chain`).
+    SameName {
+        n: usize,
+        /// The trusted CA certificate whose name the fakes copy.
+        #[arg(long)]
+        ca_cert: PathBuf,
+    },
     /// Present a client chain whose Certificate message is at least BYTES long.
     HugeChain { bytes: usize },
     /// Open N connections at once and hold each for --hold-ms (above --max-conns, the server
@@ -158,6 +167,9 @@ async fn main() -> Result<()> {
         },
         Cmd::HugeChain { bytes } => {
             abuse::present_chain("huge-chain", &t, abuse::padded_chain(bytes)?).await?
+        }
+        Cmd::SameName { n, ca_cert } => {
+            abuse::present_chain("same-name", &t, abuse::same_name_chain(&ca_cert, n)?).await?
         }
         Cmd::Burst { n, hold_ms } => abuse::burst(&t, n, Duration::from_millis(hold_ms)).await?,
         Cmd::Vanish { mode, creds } => abuse::vanish(&t, &creds.creds(), mode).await?,

@@ -1,6 +1,7 @@
 //! How the binary talks: results on stdout, notes/warnings/errors on stderr, one line each.
 
-/// Prints an error as one line: the chain of causes joined by ": ".
+/// Prints an error as one line: the chain of causes joined by ": ", then the command-line
+/// remedy for the libraries' typed errors (libraries do not know our flags).
 pub fn error(e: &anyhow::Error) {
     let mut s = e.to_string();
     for cause in e.chain().skip(1) {
@@ -10,7 +11,23 @@ pub fn error(e: &anyhow::Error) {
             s.push_str(&c);
         }
     }
+    if let Some(r) = remedy(e) {
+        s.push_str(" — ");
+        s.push_str(r);
+    }
     eprintln!("error: {s}");
+}
+
+/// What to type instead, for errors whose fix is a flag.
+fn remedy(e: &anyhow::Error) -> Option<&'static str> {
+    let pki = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<mtls_pki::Error>())?;
+    Some(match pki {
+        mtls_pki::Error::SanRequired { .. } => "give --san DNS:<host> or --san IP:<address>",
+        mtls_pki::Error::DaysOutOfRange { .. } => "give a smaller --days",
+        _ => return None,
+    })
 }
 
 /// `text` with every control character escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`) and the

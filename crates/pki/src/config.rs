@@ -142,7 +142,10 @@ impl Config {
             "\n# Profiles: the extensions and default validity (days) of each kind of certificate,\n\
              # chosen with --profile. Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\
              # and authorityKeyIdentifier. require_san: refuse to issue without a subjectAltName\n\
-             # (a hostname-like CN is copied into one). Add your own [profiles.NAME] tables.\n",
+             # (a hostname-like CN is copied into one). san_allow: the subjectAltNames the profile\n\
+             # may certify, e.g. san_allow = [\"DNS:*.internal.example\", \"IP:10.0.0.0/8\"] (names of\n\
+             # other types, or outside the patterns, are dropped from requests and refused on the\n\
+             # command line); without it any valid name. Add your own [profiles.NAME] tables.\n",
         );
         for (name, p) in &self.profiles {
             s.push_str(&format!("[profiles.{}]\n", toml_key(name)));
@@ -156,7 +159,11 @@ impl Config {
             if let Some(n) = p.path_len {
                 s.push_str(&format!("path_len = {n}\n"));
             }
-            s.push_str(&format!("require_san = {}\n\n", p.require_san));
+            s.push_str(&format!("require_san = {}\n", p.require_san));
+            if !p.san_allow.is_empty() {
+                s.push_str(&format!("san_allow = {}\n", toml_list(&p.san_allow)));
+            }
+            s.push('\n');
         }
         s
     }

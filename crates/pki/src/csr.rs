@@ -91,6 +91,9 @@ impl Request {
         csr.verify_signature()
             .map_err(|_| Error::BadRequestSignature { what: what.into() })?;
         let subject = Name::from_x509(&info.subject, what)?;
+        // The same rules as a subject typed on the command line: no control characters (they
+        // would forge log lines and break an exported index.txt), bounded lengths, a 2-letter C.
+        subject.check(what)?;
         let mut sans = Vec::new();
         let mut overridden = Vec::new();
         for attr in info.iter_attributes() {
@@ -101,7 +104,12 @@ impl Request {
                 match ext.parsed_extension() {
                     ParsedExtension::SubjectAlternativeName(san) => {
                         for g in &san.general_names {
-                            sans.push(San::from_general_name(g, what)?);
+                            let san = San::from_general_name(g, what)?;
+                            // The same syntax as --san: no `*.com`, `a b.example` or
+                            // `URI:javascript:…` from a requester.
+                            san.check()
+                                .map_err(|e| Error::invalid(what, e.to_string()))?;
+                            sans.push(san);
                         }
                     }
                     ParsedExtension::KeyUsage(_) => overridden.push("keyUsage".into()),

@@ -178,6 +178,40 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// The profile requires a subjectAltName, none was given, and the CN is not a hostname or
+    /// IP address that could stand for one.
+    #[error("{what}: profile {profile} needs a subjectAltName{}; add a DNS or IP subjectAltName", match cn { Some(cn) => format!(" and the CN {cn:?} is not a hostname"), None => String::new() })]
+    SanRequired {
+        /// The request.
+        what: String,
+        /// The profile.
+        profile: String,
+        /// The request's CN, if any.
+        cn: Option<String>,
+    },
+    /// A validity period that ends after 9999-12-31T23:59:59Z, the last time X.509 can carry.
+    #[error(
+        "{what}: {days} days from now ends after 9999-12-31, the last date a certificate or CRL can carry; ask for fewer days"
+    )]
+    DaysOutOfRange {
+        /// What the validity is for (a request, the CA, a CRL).
+        what: String,
+        /// The number of days asked for.
+        days: u32,
+    },
+    /// The issuing CA's own certificate forbids what is asked: it is not a CA, its path
+    /// length (or a parent's) leaves no room for another CA below it, or a name is outside its
+    /// (or a parent's) name constraints. Chains through such a certificate would fail to
+    /// verify everywhere.
+    #[error("{what}: refused by the constraints of {issuer}: {detail}")]
+    IssuerConstraint {
+        /// The request.
+        what: String,
+        /// The CA certificate whose constraint applies (subject).
+        issuer: String,
+        /// Which constraint, and how to comply.
+        detail: String,
+    },
     /// A signing or encoding step failed.
     #[error("{what}: {detail}")]
     Crypto {

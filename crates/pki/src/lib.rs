@@ -17,6 +17,7 @@ pub mod name;
 pub mod openssl;
 pub mod pemutil;
 pub mod san;
+pub mod san_policy;
 /// `mtls cert show`: every field of a certificate, chain, request or CRL, decoded for text or JSON.
 pub mod show;
 

@@ -166,6 +166,36 @@ impl fmt::Display for Attr {
     }
 }
 
+/// The rules for one attribute value (see [`Name::check`]).
+fn check_value(attr: &Attr, value: &str) -> std::result::Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{attr} has no value"));
+    }
+    if let Some(max) = attr.max_len()
+        && value.chars().count() > max
+    {
+        return Err(format!(
+            "{attr} is {} characters long; at most {max} are allowed",
+            value.chars().count()
+        ));
+    }
+    match attr {
+        Attr::Country if !(value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic())) => {
+            return Err(format!(
+                "C must be a two-letter country code such as CN or US, not {value:?}"
+            ));
+        }
+        Attr::Email | Attr::DomainComponent if !value.is_ascii() => {
+            return Err(format!("{attr} must be ASCII, not {value:?}"));
+        }
+        _ => {}
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(format!("{attr} contains a control character ({:?})", value));
+    }
+    Ok(())
+}
+
 fn parse_oid(s: &str) -> Option<Vec<u64>> {
     let arcs: Option<Vec<u64>> = s.split('.').map(|p| p.parse().ok()).collect();
     arcs.filter(|a| a.len() >= 2)
@@ -228,37 +258,26 @@ impl Name {
         Ok(name)
     }
 
-    /// Appends an attribute after checking its value.
+    /// Appends an attribute after checking its value (see [`Name::check`]).
     pub fn push(&mut self, attr: Attr, value: String) -> Result<()> {
-        let bad = |d: String| Error::invalid(format!("field {attr}"), d);
-        if value.is_empty() {
-            return Err(bad(format!("{attr} has no value")));
-        }
-        if let Some(max) = attr.max_len()
-            && value.chars().count() > max
-        {
-            return Err(bad(format!(
-                "{attr} is {} characters long; at most {max} are allowed",
-                value.chars().count()
-            )));
-        }
-        match attr {
-            Attr::Country
-                if !(value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic())) =>
-            {
-                return Err(bad(format!(
-                    "C must be a two-letter country code such as CN or US, not {value:?}"
-                )));
-            }
-            Attr::Email | Attr::DomainComponent if !value.is_ascii() => {
-                return Err(bad(format!("{attr} must be ASCII, not {value:?}")));
-            }
-            _ => {}
-        }
-        if value.chars().any(|c| c.is_control()) {
-            return Err(bad(format!("{attr} contains a control character")));
-        }
+        check_value(&attr, &value).map_err(|d| Error::invalid(format!("field {attr}"), d))?;
         self.entries.push((attr, value));
+        Ok(())
+    }
+
+    /// Checks every value as [`Name::push`] does: not empty, within RFC 5280's length bounds,
+    /// a two-letter C, ASCII emailAddress and DC, no control characters. For names that
+    /// arrive from outside (a request's subject), which must meet the same rules as a subject
+    /// typed on the command line. `what` names the source in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming the source and the field.
+    pub fn check(&self, what: &str) -> Result<()> {
+        for (attr, value) in &self.entries {
+            check_value(attr, value)
+                .map_err(|d| Error::invalid(what, format!("subject field {attr}: {d}")))?;
+        }
         Ok(())
     }
 

@@ -32,6 +32,10 @@ pub struct Profile {
     /// Refuse to issue without a subjectAltName (a hostname-like CN is copied into one).
     #[serde(default)]
     pub require_san: bool,
+    /// The subjectAltNames this profile may certify (see [`crate::san_policy`]); empty: any
+    /// valid name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub san_allow: Vec<String>,
 }
 
 impl Profile {
@@ -43,6 +47,7 @@ impl Profile {
             ca: false,
             path_len: None,
             require_san,
+            san_allow: Vec::new(),
         }
     }
 
@@ -68,6 +73,7 @@ impl Profile {
                 ca: true,
                 path_len: Some(0),
                 require_san: false,
+                san_allow: Vec::new(),
             },
         );
         m
@@ -82,6 +88,7 @@ impl Profile {
             ca: true,
             path_len: None,
             require_san: false,
+            san_allow: Vec::new(),
         }
     }
 
@@ -99,6 +106,7 @@ impl Profile {
                 "days must be at least 1",
             ));
         }
+        crate::san_policy::parse_list(&self.san_allow, name)?;
         if !self.ca && self.path_len.is_some() {
             return Err(Error::invalid(
                 format!("profile {name}"),

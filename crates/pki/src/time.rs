@@ -20,3 +20,21 @@ pub fn rfc3339(secs: i64) -> String {
         .format(&Rfc3339)
         .unwrap_or_else(|_| secs.to_string())
 }
+
+/// 9999-12-31T23:59:59Z, the last instant a GeneralizedTime can carry (RFC 5280 §4.1.2.5).
+pub const MAX_UNIX: i64 = 253_402_300_799;
+
+/// `start` plus `days` days; `what` names the validity in the error.
+///
+/// # Errors
+///
+/// [`crate::Error::DaysOutOfRange`] when the result is past [`MAX_UNIX`] (or overflows).
+pub fn after_days(start: OffsetDateTime, days: u32, what: &str) -> crate::Result<OffsetDateTime> {
+    start
+        .checked_add(time::Duration::days(i64::from(days)))
+        .filter(|t| t.unix_timestamp() <= MAX_UNIX)
+        .ok_or_else(|| crate::Error::DaysOutOfRange {
+            what: what.into(),
+            days,
+        })
+}

@@ -47,6 +47,7 @@ pub mod verifier;
 pub use crl::Crl;
 pub use error::{ErrorKind, LoadError, SslError, UnknownErrorKind};
 pub use load::{load_certificates, load_crls};
+pub use nc::name_constraint_violations;
 pub use path::VerifiedPath;
 pub use report::{CertInfo, IgnoreRule, IgnoreRuleError, Report};
 pub use rustls_pki_types::{CertificateDer, UnixTime};

@@ -324,6 +324,26 @@ fn dns_within(n: &str, b: &str, which: Subtrees) -> bool {
     }
 }
 
+/// The names of the certificate `cert` (its subjectAltNames, subject and emailAddress
+/// attributes) that the nameConstraints of the CA certificate `ca` do not permit, one readable
+/// line each; empty when `ca` has no name constraints or every name is within them. For a CA
+/// that checks what it is about to issue (RFC 5280 §4.2.1.10: a chain through it would fail).
+///
+/// # Errors
+///
+/// A description when either certificate cannot be parsed or the comparison budget (250,000
+/// comparisons, as Go's crypto/x509) runs out.
+pub fn name_constraint_violations(cert: &[u8], ca: &[u8]) -> Result<Vec<String>, String> {
+    let ca = crate::cert::Cert::parse(ca)?;
+    let Some(nc) = &ca.name_constraints else {
+        return Ok(Vec::new());
+    };
+    let cert = crate::cert::Cert::parse(cert)?;
+    let mut budget = crate::budget::MAX_NC_COMPARISONS;
+    check(&cert.nc_names, nc, &mut budget)
+        .map_err(|()| "too many name-constraint comparisons".to_string())
+}
+
 /// Checks the names of one certificate against one CA's constraints. Returns one detail per
 /// violation, or `Err` when the comparison budget is exhausted.
 pub(crate) fn check(

@@ -104,12 +104,13 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
     let chain = format!("{}{}", issued.pem, ca.chain_pem());
     fsutil::write_atomic(&paths[2], chain.as_bytes(), fsutil::Mode::Public, false)?;
     out::say!(
-        "issued {} serial {} ({}, {}) until {}",
+        "issued {} serial {} ({}, {}) until {} (subjectAltNames: {})",
         issued.subject,
         issued.serial,
         profile,
         key.description(),
-        time::rfc3339(issued.not_after)
+        time::rfc3339(issued.not_after),
+        super::sign::sans_text(&issued.sans)
     );
     for p in &paths {
         out::say!("  {}", p.display());

@@ -107,11 +107,12 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
     fsutil::write_many_atomic(&files, fsutil::Mode::Public, false)?;
     if let [one] = issued.as_slice() {
         out::say!(
-            "signed {} serial {} until {} -> {}",
+            "signed {} serial {} until {} -> {} (subjectAltNames: {})",
             one.subject,
             one.serial,
             time::rfc3339(one.not_after),
-            targets[0].display()
+            targets[0].display(),
+            sans_text(&one.sans)
         );
     } else {
         out::say!(
@@ -121,6 +122,17 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
         );
     }
     Ok(())
+}
+
+/// `DNS:a, IP:b`, or `none`.
+pub(super) fn sans_text(sans: &[mtls_pki::San]) -> String {
+    if sans.is_empty() {
+        return "none".into();
+    }
+    sans.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A progress bar for `n` requests (hidden for fewer than 50).

@@ -44,11 +44,15 @@ impl CertificateAuthority {
     pub fn crl(&mut self, days: Option<u32>) -> Result<CrlOutput> {
         let days = days.unwrap_or(self.config.ca.crl_days);
         if days == 0 {
-            return Err(Error::invalid("--days", "must be at least 1"));
+            return Err(Error::invalid(
+                "the CRL's validity",
+                "must be at least 1 day",
+            ));
         }
-        let (number, entries) = self.store.begin_crl()?;
+        // Every check before the store hands out a CRL number.
         let now = time::now();
-        let next = now + ::time::Duration::days(i64::from(days));
+        let next = time::after_days(now, days, "the CRL's nextUpdate")?;
+        let (number, entries) = self.store.begin_crl()?;
         let revoked_certs = entries
             .iter()
             .map(|e| RevokedCertParams {

@@ -1,16 +1,18 @@
 //! Signing: requests in, certificates out, recorded in the store before they are returned.
 
-use rcgen::{CertificateParams, Issuer, SerialNumber, SubjectPublicKeyInfo};
+use rcgen::{Issuer, SerialNumber, SubjectPublicKeyInfo};
 
 use super::CertificateAuthority;
+use super::limits::IssuerLimits;
+use super::prepare::Prepared;
 use crate::csr::Request;
 use crate::error::{Error, Result};
-use crate::key::{MIN_RSA_BITS, PrivateKey};
+use crate::key::PrivateKey;
 use crate::name::Name;
-use crate::san::{San, is_dns_name};
+use crate::san::San;
 use crate::serial::Serial;
 use crate::store::CertRecord;
-use crate::{inspect, pemutil, time};
+use crate::{pemutil, time};
 
 /// Certificates start this many seconds in the past, so a peer whose clock is slightly behind
 /// does not see them as not yet valid.
@@ -26,8 +28,15 @@ pub struct SignRequest {
     pub what: String,
     /// The requested subject; the policy decides what is kept.
     pub subject: Name,
-    /// subjectAltNames (the request's plus any added on the command line).
+    /// subjectAltNames the operator gave (on the command line): each must be allowed by the
+    /// profile's `san_allow`, or signing is refused.
     pub sans: Vec<San>,
+    /// subjectAltNames the request asked for: those the profile's `san_allow` does not allow
+    /// are dropped, and the notes say so.
+    pub requested_sans: Vec<San>,
+    /// Extensions of the request that the profile replaces (keyUsage, extendedKeyUsage …),
+    /// for the notes.
+    pub overridden: Vec<String>,
     /// The DER SubjectPublicKeyInfo to certify.
     pub spki_der: Vec<u8>,
     /// Profile name (a `[profiles.NAME]` of `ca.toml`).
@@ -37,19 +46,36 @@ pub struct SignRequest {
 }
 
 impl SignRequest {
-    /// From a parsed CSR plus extra SANs.
+    /// From a parsed CSR plus the operator's extra SANs.
     pub fn from_request(req: Request, profile: &str, days: Option<u32>, extra: &[San]) -> Self {
-        let mut sans = req.sans;
-        for s in extra {
-            if !sans.contains(s) {
-                sans.push(s.clone());
-            }
-        }
         SignRequest {
             what: req.what,
             subject: req.subject,
-            sans,
+            sans: extra.to_vec(),
+            requested_sans: req.sans,
+            overridden: req.overridden,
             spki_der: req.spki_der,
+            profile: profile.into(),
+            days,
+        }
+    }
+
+    /// For a key the CA made itself (`ca issue`, intermediates): every name is the operator's.
+    pub fn new(
+        what: impl Into<String>,
+        subject: Name,
+        sans: Vec<San>,
+        spki_der: Vec<u8>,
+        profile: impl Into<String>,
+        days: Option<u32>,
+    ) -> Self {
+        SignRequest {
+            what: what.into(),
+            subject,
+            sans,
+            requested_sans: Vec::new(),
+            overridden: Vec::new(),
+            spki_der,
             profile: profile.into(),
             days,
         }
@@ -79,14 +105,6 @@ pub struct Issued {
     pub warnings: Vec<String>,
 }
 
-/// A request checked against policy and profile, ready to sign.
-struct Prepared {
-    params: CertificateParams,
-    spki_der: Vec<u8>,
-    record: CertRecord,
-    issued: Issued,
-}
-
 impl CertificateAuthority {
     /// Checks, signs and records `requests`. Signing runs on every core; records are committed
     /// in transactions of up to 1000 before anything is returned. `progress` is called with the
@@ -103,9 +121,10 @@ impl CertificateAuthority {
                 not_after: time::rfc3339(self.not_after),
             });
         }
+        let limits = IssuerLimits::read(&self.cert_der, &self.chain_pem)?;
         let mut prepared = requests
             .iter()
-            .map(|r| self.prepare(r, now))
+            .map(|r| self.prepare(r, now, &limits))
             .collect::<Result<Vec<_>>>()?;
         // Field borrows (not `self.key()`) so that the store stays mutably borrowable.
         let key = self
@@ -118,6 +137,13 @@ impl CertificateAuthority {
         let mut done = 0;
         for chunk in prepared.chunks_mut(BATCH) {
             sign_parallel(chunk, &issuer)?;
+            // Names are checked on the signed certificate, exactly as a verifier will see it,
+            // before anything is recorded.
+            if limits.has_name_constraints() {
+                for p in chunk.iter() {
+                    limits.check_names(&p.issued.what, &p.issued.der)?;
+                }
+            }
             let mut records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
             // A duplicate serial (astronomically unlikely with 126 random bits) is re-drawn.
             let mut attempts = 0;
@@ -149,150 +175,6 @@ impl CertificateAuthority {
         Ok(out)
     }
 
-    /// Policy, profile and validity checks for one request.
-    fn prepare(&self, r: &SignRequest, now: ::time::OffsetDateTime) -> Result<Prepared> {
-        let desc = inspect::describe_spki(&r.spki_der);
-        if !inspect::is_supported(&desc) {
-            return Err(Error::UnsupportedKey {
-                what: r.what.clone(),
-                detail: desc,
-            });
-        }
-        if let Some(bits) = inspect::rsa_bits(&r.spki_der)
-            && bits < MIN_RSA_BITS
-            && !self.config.ca.allow_weak_rsa
-        {
-            return Err(Error::WeakRsaKey {
-                what: r.what.clone(),
-                bits,
-            });
-        }
-        let profile = self.config.profiles.get(&r.profile).ok_or_else(|| {
-            Error::invalid(
-                format!("profile {:?}", r.profile),
-                format!(
-                    "unknown; this CA has {}",
-                    self.config
-                        .profiles
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        let applied = self
-            .config
-            .policy
-            .apply(&self.subject, &r.subject, &r.what)?;
-        let mut notes = Vec::new();
-        let mut warnings = Vec::new();
-        if !applied.dropped.is_empty() {
-            notes.push(format!(
-                "dropped subject field(s) the policy does not list: {}",
-                applied
-                    .dropped
-                    .iter()
-                    .map(|(a, v)| format!("{a}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let mut sans = r.sans.clone();
-        if profile.require_san && sans.is_empty() {
-            match applied.subject.common_name() {
-                Some(cn) if cn.parse::<std::net::IpAddr>().is_ok() => {
-                    if let Ok(ip) = cn.parse::<std::net::IpAddr>() {
-                        notes.push(format!("copied the CN into a subjectAltName IP:{ip}"));
-                        sans.push(San::Ip(ip));
-                    }
-                }
-                Some(cn) if is_dns_name(cn) => {
-                    let san = San::Dns(cn.to_ascii_lowercase());
-                    notes.push(format!(
-                        "copied the CN into a subjectAltName {san} (clients ignore the CN; a CN-only certificate fails with HostNameMismatch)"
-                    ));
-                    sans.push(san);
-                }
-                Some(cn) => {
-                    return Err(Error::invalid(
-                        &r.what,
-                        format!(
-                            "profile {} needs a subjectAltName and the CN {cn:?} is not a hostname; add --san DNS:<host> or --san IP:<address>",
-                            r.profile
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(Error::invalid(
-                        &r.what,
-                        format!(
-                            "profile {} needs a subjectAltName; add --san DNS:<host>",
-                            r.profile
-                        ),
-                    ));
-                }
-            }
-        }
-        if profile.ca && !sans.is_empty() {
-            notes.push("a CA certificate with subjectAltNames is unusual".into());
-        }
-        let days = r.days.unwrap_or(profile.days);
-        if days == 0 {
-            return Err(Error::invalid(&r.what, "--days must be at least 1"));
-        }
-        let not_before = now - ::time::Duration::seconds(BACKDATE_SECS);
-        let mut not_after = now + ::time::Duration::days(i64::from(days));
-        if not_after.unix_timestamp() > self.not_after {
-            not_after = time::from_unix(self.not_after);
-            warnings.push(format!(
-                "validity capped at the CA's own expiry, {} ({days} days were asked)",
-                time::rfc3339(self.not_after)
-            ));
-        }
-        let mut params = CertificateParams::default();
-        params.distinguished_name = applied.subject.to_rcgen().map_err(|e| match e {
-            Error::Invalid { detail, .. } => Error::invalid(&r.what, detail),
-            other => other,
-        })?;
-        params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
-        params.not_before = not_before;
-        params.not_after = not_after;
-        profile.apply(&mut params, &r.profile)?;
-        if let Some(id) = inspect::key_id(&r.spki_der) {
-            params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id);
-        }
-        let subject_text = applied.subject.to_string();
-        let san_text: Vec<String> = sans.iter().map(ToString::to_string).collect();
-        Ok(Prepared {
-            params,
-            spki_der: r.spki_der.clone(),
-            record: CertRecord {
-                serial: Serial::from_bytes(&[]),
-                subject: subject_text,
-                cn: applied.subject.common_name().map(str::to_owned),
-                sans: san_text,
-                profile: r.profile.clone(),
-                not_before: not_before.unix_timestamp(),
-                not_after: not_after.unix_timestamp(),
-                revoked_at: None,
-                reason: None,
-                der: Vec::new(),
-            },
-            issued: Issued {
-                what: r.what.clone(),
-                serial: Serial::from_bytes(&[]),
-                der: Vec::new(),
-                pem: String::new(),
-                subject: applied.subject,
-                sans,
-                not_after: not_after.unix_timestamp(),
-                notes,
-                warnings,
-            },
-        })
-    }
-
     /// `mtls ca issue`: a new key and a certificate for it in one step. Fields the policy says
     /// must match are filled from the CA when the subject lacks them.
     pub fn issue(
@@ -316,14 +198,7 @@ impl CertificateAuthority {
         // Keep canonical order (C, ST, L, O, OU, CN …) after filling.
         subject.entries.sort_by(|a, b| a.0.cmp(&b.0));
         let key = PrivateKey::generate(key_type)?;
-        let req = SignRequest {
-            what: name.into(),
-            subject,
-            sans,
-            spki_der: key.public_key_der(),
-            profile: profile.into(),
-            days,
-        };
+        let req = SignRequest::new(name, subject, sans, key.public_key_der(), profile, days);
         let issued = self
             .sign(vec![req], &|_| {})?
             .into_iter()

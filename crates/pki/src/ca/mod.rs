@@ -3,6 +3,8 @@
 
 mod crl;
 mod issue;
+mod limits;
+mod prepare;
 
 pub use crl::CrlOutput;
 pub use issue::{Issued, SignRequest};
@@ -136,8 +138,13 @@ impl CertificateAuthority {
             return Err(Error::CaExists { dir: dir.into() });
         }
         if opts.days == 0 {
-            return Err(Error::invalid("--days", "must be at least 1"));
+            return Err(Error::invalid(
+                "the CA's validity",
+                "must be at least 1 day",
+            ));
         }
+        // Checked before any key is made or any parent records anything.
+        time::after_days(time::now(), opts.days, "the CA certificate")?;
         let key = PrivateKey::generate(opts.key_type)?;
         let mut config = Config::new(opts.policy, opts.key_type);
         let mut notes = Vec::new();
@@ -150,7 +157,7 @@ impl CertificateAuthority {
                 ));
                 let now = time::now();
                 params.not_before = now - ::time::Duration::seconds(issue::BACKDATE_SECS);
-                params.not_after = now + ::time::Duration::days(i64::from(opts.days));
+                params.not_after = time::after_days(now, opts.days, "the CA certificate")?;
                 Profile::root(opts.days).apply(&mut params, "root")?;
                 if let Some(id) = crate::inspect::key_id(&key.public_key_der()) {
                     params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id);
@@ -163,14 +170,14 @@ impl CertificateAuthority {
                 (der, pem)
             }
             Some(parent) => {
-                let req = SignRequest {
-                    what: format!("intermediate CA {}", opts.subject),
-                    subject: opts.subject.clone(),
-                    sans: Vec::new(),
-                    spki_der: key.public_key_der(),
-                    profile: "intermediate".into(),
-                    days: Some(opts.days),
-                };
+                let req = SignRequest::new(
+                    format!("intermediate CA {}", opts.subject),
+                    opts.subject.clone(),
+                    Vec::new(),
+                    key.public_key_der(),
+                    "intermediate",
+                    Some(opts.days),
+                );
                 let issued = parent.sign(vec![req], &|_| {})?;
                 let issued = issued.into_iter().next().ok_or_else(|| {
                     Error::invalid("intermediate CA", "the parent CA issued nothing")

@@ -7,7 +7,6 @@ use clap::Subcommand;
 use mtls_pki::{KeyType, Name, PrivateKey, San, fsutil};
 
 use crate::out;
-use crate::pass::Source;
 
 #[derive(Subcommand)]
 pub enum KeyCmd {
@@ -74,19 +73,8 @@ pub fn run_key(cmd: KeyCmd) -> Result<()> {
         } => {
             let kt: KeyType = key_type.parse()?;
             let what = out.display().to_string();
-            let src = Source {
-                file: passphrase_file.as_deref(),
-                env: "MTLS_KEY_PASSPHRASE",
-                what: &what,
-                flag: "--passphrase-file",
-            };
-            let pass = if passphrase_file.is_some()
-                || std::env::var("MTLS_KEY_PASSPHRASE").is_ok_and(|v| !v.is_empty())
-            {
-                Some(src.get(true)?)
-            } else {
-                None
-            };
+            let pass =
+                crate::pass::for_new_key(passphrase_file.as_deref(), &what, "--passphrase-file")?;
             let key = PrivateKey::generate(kt)?;
             key.write(&out, pass.as_ref().map(|p| p.as_slice()), false)?;
             out::say!(

@@ -84,3 +84,26 @@ pub fn for_key_file(key: &Path, file: Option<&Path>) -> Result<Option<Zeroizing<
     .get(false)
     .map(Some)
 }
+
+/// The passphrase for a key about to be written, when one is given: from `file`, else
+/// `$MTLS_KEY_PASSPHRASE`; `None` (the key is written unencrypted, mode 0600) when neither
+/// is. Every command that writes a new key uses this, so the variable means the same
+/// everywhere. `flag` names the file option in errors.
+pub fn for_new_key(
+    file: Option<&Path>,
+    what: &str,
+    flag: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let from_env = std::env::var_os("MTLS_KEY_PASSPHRASE").is_some_and(|v| !v.is_empty());
+    if file.is_none() && !from_env {
+        return Ok(None);
+    }
+    Source {
+        file,
+        env: "MTLS_KEY_PASSPHRASE",
+        what,
+        flag,
+    }
+    .get(true)
+    .map(Some)
+}

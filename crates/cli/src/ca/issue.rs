@@ -8,7 +8,6 @@ use mtls_pki::{Name, fsutil, time};
 
 use crate::keys::parse_sans;
 use crate::out;
-use crate::pass::Source;
 
 /// `mtls ca issue` options.
 #[derive(Args)]
@@ -36,7 +35,8 @@ pub(super) struct IssueArgs {
     /// Output directory.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
-    /// Encrypt NAME.key with the passphrase in this file.
+    /// Encrypt NAME.key with the passphrase in this file (first line). Or set
+    /// MTLS_KEY_PASSPHRASE. Without either, NAME.key is written unencrypted (mode 0600).
     #[arg(long)]
     key_passphrase_file: Option<PathBuf>,
 }
@@ -69,18 +69,11 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
     if let Some(p) = paths.iter().find(|p| p.exists()) {
         bail!("{} already exists; refusing to overwrite it", p.display());
     }
-    let key_pass = match &key_passphrase_file {
-        Some(f) => Some(
-            Source {
-                file: Some(f),
-                env: "MTLS_KEY_PASSPHRASE",
-                what: &name,
-                flag: "--key-passphrase-file",
-            }
-            .get(false)?,
-        ),
-        None => None,
-    };
+    let key_pass = crate::pass::for_new_key(
+        key_passphrase_file.as_deref(),
+        &paths[1].display().to_string(),
+        "--key-passphrase-file",
+    )?;
     let mut ca = super::open(dir, pass_file, true)?;
     let kt = match key_type {
         Some(k) => k.parse()?,
@@ -94,15 +87,24 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
         out::warn(&format!("{name}: {w}"));
     }
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    fsutil::write_atomic(
-        &paths[0],
-        issued.pem.as_bytes(),
-        fsutil::Mode::Public,
-        false,
-    )?;
-    key.write(&paths[1], key_pass.as_ref().map(|p| p.as_slice()), false)?;
+    // All three or none: of several `ca issue NAME` at once, exactly one writes the files (the
+    // others' certificates stay recorded in the store; `ca get SERIAL` writes one out).
+    let key_pem = key.to_pem(key_pass.as_ref().map(|p| p.as_slice()))?;
     let chain = format!("{}{}", issued.pem, ca.chain_pem());
-    fsutil::write_atomic(&paths[2], chain.as_bytes(), fsutil::Mode::Public, false)?;
+    fsutil::write_many_atomic(
+        &[
+            (&paths[1], key_pem.as_bytes(), fsutil::Mode::Secret),
+            (&paths[0], issued.pem.as_bytes(), fsutil::Mode::Public),
+            (&paths[2], chain.as_bytes(), fsutil::Mode::Public),
+        ],
+        false,
+    )
+    .with_context(|| {
+        format!(
+            "serial {} is recorded in the CA; its certificate can be written again with `mtls ca get {}`",
+            issued.serial, issued.serial
+        )
+    })?;
     out::say!(
         "issued {} serial {} ({}, {}) until {} (subjectAltNames: {})",
         issued.subject,
@@ -112,8 +114,16 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
         time::rfc3339(issued.not_after),
         super::sign::sans_text(&issued.sans)
     );
-    for p in &paths {
-        out::say!("  {}", p.display());
-    }
+    out::say!("  {}", paths[0].display());
+    out::say!(
+        "  {} ({}, mode 0600)",
+        paths[1].display(),
+        if key_pass.is_some() {
+            "encrypted"
+        } else {
+            "unencrypted: give --key-passphrase-file or set MTLS_KEY_PASSPHRASE to encrypt it"
+        }
+    );
+    out::say!("  {}", paths[2].display());
     Ok(())
 }

@@ -62,11 +62,8 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
         (None, Some(d)) => {
             out::check_out_dir(d)?;
             csr.iter()
-                .map(|c| {
-                    let stem = c.file_stem().map(|s| s.to_os_string()).unwrap_or_default();
-                    d.join(stem).with_extension("crt")
-                })
-                .collect()
+                .map(|c| out_name(d, c))
+                .collect::<Result<Vec<_>>>()?
         }
         (None, None) => bail!("give --out FILE or --out-dir DIR"),
     };
@@ -99,12 +96,12 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
             )
         })?;
     }
-    let files: Vec<(&Path, &[u8])> = targets
+    let files: Vec<(&Path, &[u8], fsutil::Mode)> = targets
         .iter()
         .zip(&issued)
-        .map(|(t, c)| (t.as_path(), c.pem.as_bytes()))
+        .map(|(t, c)| (t.as_path(), c.pem.as_bytes(), fsutil::Mode::Public))
         .collect();
-    fsutil::write_many_atomic(&files, fsutil::Mode::Public, false)?;
+    fsutil::write_many_atomic(&files, false)?;
     if let [one] = issued.as_slice() {
         out::say!(
             "signed {} serial {} until {} -> {} (subjectAltNames: {})",
@@ -122,6 +119,26 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
         );
     }
     Ok(())
+}
+
+/// `DIR/STEM.crt` for the request file `csr` (`host.example.csr` gives `host.example.crt`).
+/// A stem that is empty, `.` or `..`, or holds a path separator, would write outside DIR or
+/// over a directory: refused, naming the request.
+fn out_name(dir: &Path, csr: &Path) -> Result<PathBuf> {
+    let stem = csr.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if stem.is_empty()
+        || stem == "."
+        || stem == ".."
+        || stem.contains(['/', '\\'])
+        || stem.starts_with('.')
+    {
+        bail!(
+            "{}: cannot name a certificate after this request file (its name without the \
+             extension is {stem:?}); rename it, or sign it alone with --out FILE",
+            csr.display()
+        );
+    }
+    Ok(dir.join(format!("{stem}.crt")))
 }
 
 /// `DNS:a, IP:b`, or `none`.

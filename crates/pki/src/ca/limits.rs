@@ -40,10 +40,7 @@ impl IssuerLimits {
                     .filter(|d| d.as_slice() != cert_der),
             );
         }
-        let chain = ders
-            .into_iter()
-            .map(link)
-            .collect::<Result<Vec<_>>>()?;
+        let chain = ders.into_iter().map(link).collect::<Result<Vec<_>>>()?;
         Ok(IssuerLimits { chain })
     }
 

@@ -126,6 +126,34 @@ impl CertificateAuthority {
             .any(|f| dir.join(f).exists())
     }
 
+    /// Refuses a directory holding any file `init` would write. Checked before anything is
+    /// written (or a parent CA signs anything): a failed init must never remove a file it did
+    /// not create.
+    fn check_targets(dir: &Path) -> Result<()> {
+        match Self::init_targets(dir).iter().find(|p| p.exists()) {
+            Some(p) => Err(Error::invalid(
+                p.display().to_string(),
+                "already exists; a new CA needs a directory without CA files (move it away or choose another directory)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Every file `init` may write in `dir`, the store's journal files included.
+    fn init_targets(dir: &Path) -> Vec<PathBuf> {
+        let db = dir.join(files::DB);
+        vec![
+            dir.join(files::CONFIG),
+            dir.join(files::CERT),
+            dir.join(files::CHAIN),
+            dir.join(files::KEY),
+            dir.join(files::CRL),
+            db.with_extension("db-wal"),
+            db.with_extension("db-shm"),
+            db,
+        ]
+    }
+
     /// Creates a CA in `dir` (created if missing). Refuses to touch an existing CA.
     ///
     /// Everything is prepared in memory first; if a write fails, files already written are
@@ -145,6 +173,7 @@ impl CertificateAuthority {
         }
         // Checked before any key is made or any parent records anything.
         time::after_days(time::now(), opts.days, "the CA certificate")?;
+        Self::check_targets(dir)?;
         let key = PrivateKey::generate(opts.key_type)?;
         let mut config = Config::new(opts.policy, opts.key_type);
         let mut notes = Vec::new();
@@ -214,46 +243,24 @@ impl CertificateAuthority {
                 "does not belong to the CA certificate (the public keys differ)",
             ));
         }
+        Self::check_targets(dir)?;
         fsutil::create_private_dir(dir)?;
+        // Only what this run wrote, so only that is removed on failure.
         let mut written: Vec<PathBuf> = Vec::new();
-        let result = (|| -> Result<Box<dyn Store>> {
-            let db = dir.join(files::DB);
-            written.push(db.clone());
-            let store = SqliteStore::create(&db)?;
-            let key_path = dir.join(files::KEY);
-            written.push(key_path.clone());
-            key.write(&key_path, passphrase, false)?;
-            let cert_path = dir.join(files::CERT);
-            written.push(cert_path.clone());
-            let cert_pem = pemutil::encode("CERTIFICATE", &cert_der);
-            fsutil::write_atomic(&cert_path, cert_pem.as_bytes(), fsutil::Mode::Public, false)?;
-            if chain_pem != cert_pem {
-                let chain_path = dir.join(files::CHAIN);
-                written.push(chain_path.clone());
-                fsutil::write_atomic(
-                    &chain_path,
-                    chain_pem.as_bytes(),
-                    fsutil::Mode::Public,
-                    false,
-                )?;
-            }
-            let cfg_path = dir.join(files::CONFIG);
-            written.push(cfg_path.clone());
-            fsutil::write_atomic(
-                &cfg_path,
-                config.to_toml().as_bytes(),
-                fsutil::Mode::Public,
-                false,
-            )?;
-            Ok(Box::new(store))
-        })();
+        let result = Self::write_new(
+            dir,
+            &key,
+            &cert_der,
+            &chain_pem,
+            &config,
+            passphrase,
+            &mut written,
+        );
         let store = match result {
             Ok(s) => s,
             Err(e) => {
                 for p in &written {
                     let _ = std::fs::remove_file(p);
-                    let _ = std::fs::remove_file(p.with_extension("db-wal"));
-                    let _ = std::fs::remove_file(p.with_extension("db-shm"));
                 }
                 return Err(e);
             }
@@ -269,6 +276,57 @@ impl CertificateAuthority {
             key: Some(key),
             store,
         })
+    }
+
+    /// Writes the files of a new CA, recording in `written` each one this call created.
+    fn write_new(
+        dir: &Path,
+        key: &PrivateKey,
+        cert_der: &[u8],
+        chain_pem: &str,
+        config: &Config,
+        passphrase: Option<&[u8]>,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<Box<dyn Store>> {
+        let db = dir.join(files::DB);
+        let made = SqliteStore::create(&db);
+        // The store's journal files exist only because this call made the store.
+        for p in [
+            db.with_extension("db-wal"),
+            db.with_extension("db-shm"),
+            db.clone(),
+        ] {
+            if p.exists() {
+                written.push(p);
+            }
+        }
+        let store = made?;
+        let key_path = dir.join(files::KEY);
+        key.write(&key_path, passphrase, false)?;
+        written.push(key_path);
+        let cert_path = dir.join(files::CERT);
+        let cert_pem = pemutil::encode("CERTIFICATE", cert_der);
+        fsutil::write_atomic(&cert_path, cert_pem.as_bytes(), fsutil::Mode::Public, false)?;
+        written.push(cert_path);
+        if chain_pem != cert_pem {
+            let chain_path = dir.join(files::CHAIN);
+            fsutil::write_atomic(
+                &chain_path,
+                chain_pem.as_bytes(),
+                fsutil::Mode::Public,
+                false,
+            )?;
+            written.push(chain_path);
+        }
+        let cfg_path = dir.join(files::CONFIG);
+        fsutil::write_atomic(
+            &cfg_path,
+            config.to_toml().as_bytes(),
+            fsutil::Mode::Public,
+            false,
+        )?;
+        written.push(cfg_path);
+        Ok(Box::new(store))
     }
 
     /// Opens the CA in `dir` without unlocking its key.

@@ -385,18 +385,30 @@ fn openssl_cnf(ca: &CertificateAuthority) -> String {
     } else {
         "sha256"
     };
+    // copy_extensions = none: `openssl ca` must not copy what a requester asks for (an EKU, a
+    // SAN, even a critical nameConstraints). The extensions come from the profile sections;
+    // subjectAltNames go in an -extfile, as with any `openssl ca`.
     let mut s = format!(
         "# Written by `mtls ca export-openssl`. Use from this directory:\n\
          #   openssl ca -config openssl.cnf -gencrl -out crl.pem\n\
+         #   openssl ca -config openssl.cnf -extensions profile_server -extfile san.cnf -in req.csr\n\
+         # Request extensions are never copied (copy_extensions = none): each profile of ca.toml\n\
+         # is a section profile_NAME below; the default (usr_cert) is the client profile.\n\
          [ ca ]\ndefault_ca = CA_default\n\n[ CA_default ]\ndir = .\n\
          database = $dir/index.txt\nnew_certs_dir = $dir/newcerts\ncertificate = $dir/cacert.pem\n\
          private_key = $dir/private/cakey.pem\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\n\
          default_md = {md}\ndefault_days = 397\ndefault_crl_days = {}\nunique_subject = no\n\
-         copy_extensions = copy\nx509_extensions = usr_cert\npolicy = policy_mtls\n\n\
-         [ usr_cert ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\n[ policy_mtls ]\n",
+         copy_extensions = none\nx509_extensions = usr_cert\npolicy = policy_mtls\n\n",
         ca.config().ca.crl_days
     );
+    let profiles = &ca.config().profiles;
+    if let Some(client) = profiles.get("client") {
+        s.push_str(&extension_section("usr_cert", client));
+    }
+    for (name, p) in profiles {
+        s.push_str(&extension_section(&section_name(name), p));
+    }
+    s.push_str("[ policy_mtls ]\n");
     for (a, r) in &ca.config().policy.fields {
         let long = match a.short().as_str() {
             "C" => "countryName".to_string(),
@@ -409,5 +421,39 @@ fn openssl_cnf(ca: &CertificateAuthority) -> String {
         };
         s.push_str(&format!("{long} = {r}\n"));
     }
+    s
+}
+
+/// `profile_NAME`, with anything but letters, digits and `_` made `_` (openssl.cnf section names).
+fn section_name(profile: &str) -> String {
+    let safe: String = profile
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("profile_{safe}")
+}
+
+/// An openssl.cnf extension section giving what `profile` gives (basicConstraints, keyUsage,
+/// extendedKeyUsage, key identifiers).
+fn extension_section(section: &str, profile: &crate::profile::Profile) -> String {
+    let basic = match (profile.ca, profile.path_len) {
+        (false, _) => "critical, CA:FALSE".to_string(),
+        (true, None) => "critical, CA:TRUE".to_string(),
+        (true, Some(n)) => format!("critical, CA:TRUE, pathlen:{n}"),
+    };
+    let mut s = format!("[ {section} ]\nbasicConstraints = {basic}\n");
+    if !profile.key_usage.is_empty() {
+        s.push_str(&format!(
+            "keyUsage = critical, {}\n",
+            profile.key_usage.join(", ")
+        ));
+    }
+    if !profile.extended_key_usage.is_empty() {
+        s.push_str(&format!(
+            "extendedKeyUsage = {}\n",
+            profile.extended_key_usage.join(", ")
+        ));
+    }
+    s.push_str("subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\n");
     s
 }

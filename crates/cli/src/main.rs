@@ -1,6 +1,7 @@
 //! `mtls`: a private CA and mutual-TLS toolkit. This binary only parses arguments, calls the
 //! libraries and prints; the work lives in `mtls_pki` (and `mtls_socket`).
-#![forbid(unsafe_code)]
+// One audited `unsafe` call (pass::take_env_secrets); everything else is safe code.
+#![deny(unsafe_code)]
 
 mod ca;
 mod cert;
@@ -69,6 +70,9 @@ pub struct OutFile {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, and before any thread exists (see pass::take_env_secrets).
+    pass::take_env_secrets();
+    pass::no_core_dumps();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Ca(args) => ca::run(args),

@@ -257,11 +257,11 @@ impl PrivateKey {
         if let Some((_, dek)) = block.headers.iter().find(|(k, _)| k == "DEK-Info") {
             let pass = passphrase.ok_or_else(need_pass)?;
             let plain = crate::legacy::decrypt(what, dek, &block.der, pass)?;
-            let der = match block.label.as_str() {
+            let der = Zeroizing::new(match block.label.as_str() {
                 "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(plain.to_vec())),
                 "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(plain.to_vec())),
                 _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec())),
-            };
+            });
             // A wrong passphrase can survive the padding check: a parse failure means the same.
             return Self::from_der(&der, what).map_err(|_| wrong());
         }
@@ -286,17 +286,21 @@ impl PrivateKey {
                     ),
                 ),
             })?;
-            let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec()));
+            let der = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                doc.as_bytes().to_vec(),
+            )));
             return Self::from_der(&der, what).map_err(|_| wrong());
         }
 
-        let der = match block.label.as_str() {
-            "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(block.der.clone())),
-            "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(block.der.clone())),
-            "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(block.der.clone())),
-            _ => PrivateKeyDer::try_from(block.der.clone())
+        // Each copy of the key's bytes is wiped when dropped (the block's, and this one).
+        let bytes = block.der.to_vec();
+        let der = Zeroizing::new(match block.label.as_str() {
+            "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(bytes)),
+            "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(bytes)),
+            "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes)),
+            _ => PrivateKeyDer::try_from(bytes)
                 .map_err(|e| Error::decode(what, "private key", e))?,
-        };
+        });
         Self::from_der(&der, what)
     }
 

@@ -3,6 +3,8 @@
 //! Users hand us files made by openssl, step, easy-rsa or mtls, in PEM or DER. Everything that
 //! reads an object goes through [`blocks`], so DER is accepted wherever PEM is.
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 
 /// One decoded object: its PEM label ("" for DER input), headers and DER body.
@@ -12,8 +14,8 @@ pub struct Block {
     pub label: String,
     /// PEM headers (only legacy encrypted keys have them), in order.
     pub headers: Vec<(String, String)>,
-    /// The DER bytes.
-    pub der: Vec<u8>,
+    /// The DER bytes, wiped when dropped: a block may hold a private key.
+    pub der: Zeroizing<Vec<u8>>,
 }
 
 /// True when `data` looks like PEM text (after optional leading whitespace or text).
@@ -39,7 +41,7 @@ pub fn blocks(data: &[u8], what: &str, expected: &'static str) -> Result<Vec<Blo
         return Ok(vec![Block {
             label: String::new(),
             headers: Vec::new(),
-            der: data.to_vec(),
+            der: Zeroizing::new(data.to_vec()),
         }]);
     }
     let pems = pem::parse_many(data).map_err(|e| Error::decode(what, expected, e))?;
@@ -55,7 +57,7 @@ pub fn blocks(data: &[u8], what: &str, expected: &'static str) -> Result<Vec<Blo
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            der: p.into_contents(),
+            der: Zeroizing::new(p.into_contents()),
         })
         .collect())
 }

@@ -36,7 +36,7 @@ impl IssuerLimits {
             ders.extend(
                 blocks
                     .into_iter()
-                    .map(|b| b.der)
+                    .map(|b| b.der.to_vec())
                     .filter(|d| d.as_slice() != cert_der),
             );
         }

@@ -353,7 +353,7 @@ impl CertificateAuthority {
         Ok(CertificateAuthority {
             dir: dir.into(),
             config,
-            cert_der: block.der,
+            cert_der: block.der.to_vec(),
             chain_pem,
             subject: info.subject,
             not_after: info.not_after,

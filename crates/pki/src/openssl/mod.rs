@@ -114,7 +114,7 @@ pub fn import(
     let cert_der = cert_blocks
         .iter()
         .find(|b| b.label.is_empty() || b.label == "CERTIFICATE")
-        .map(|b| b.der.clone())
+        .map(|b| b.der.to_vec())
         .ok_or_else(|| Error::decode(&cert_what, "certificate", "no CERTIFICATE block"))?;
     let key_data = zeroize::Zeroizing::new(fsutil::read(&layout.key)?);
     let key_was_encrypted = PrivateKey::is_encrypted(&key_data);
@@ -199,7 +199,7 @@ pub fn import(
                         .map(|s| s.to_string())
                         .collect();
                 }
-                rec.der = b.der.clone();
+                rec.der = b.der.to_vec();
                 report.with_certificate += 1;
             }
         }

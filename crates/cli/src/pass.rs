@@ -134,7 +134,11 @@ fn is_secret_var(name: &str) -> bool {
 pub fn take_env_secrets() {
     let mut taken = HashMap::new();
     for (name, value) in std::env::vars_os() {
-        let Some(name) = name.to_str().filter(|n| is_secret_var(n)).map(str::to_owned) else {
+        let Some(name) = name
+            .to_str()
+            .filter(|n| is_secret_var(n))
+            .map(str::to_owned)
+        else {
             continue;
         };
         if !value.is_empty() {
@@ -160,6 +164,7 @@ pub fn no_core_dumps() {
     #[cfg(target_os = "linux")]
     {
         // Failure only means the protection is missing; there is nothing better to do.
-        let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+        let _ =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     }
 }

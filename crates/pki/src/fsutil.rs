@@ -333,11 +333,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dup");
         // Eight writers of one name at once: exactly one wins, its content intact.
+        let start = std::sync::Barrier::new(8);
         let wins: Vec<bool> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8u8)
                 .map(|i| {
-                    let p = &p;
-                    s.spawn(move || write_atomic(p, &[i; 64], Mode::Secret, false).is_ok())
+                    let (p, start) = (&p, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        write_atomic(p, &[i; 64], Mode::Secret, false).is_ok()
+                    })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()

@@ -298,8 +298,9 @@ impl PrivateKey {
             "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(bytes)),
             "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(bytes)),
             "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes)),
-            _ => PrivateKeyDer::try_from(bytes)
-                .map_err(|e| Error::decode(what, "private key", e))?,
+            _ => {
+                PrivateKeyDer::try_from(bytes).map_err(|e| Error::decode(what, "private key", e))?
+            }
         });
         Self::from_der(&der, what)
     }

@@ -19,6 +19,8 @@ mod passphrase_leaks;
 mod pkilint;
 mod profiles_policy;
 mod revocation_list;
+mod security_ca;
+mod security_limits;
 mod security_tls;
 mod serials_concurrency;
 mod serve_peers;

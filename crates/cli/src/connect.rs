@@ -9,6 +9,7 @@ use clap::Args;
 use mtls_socket::{Event, IgnoreRule, SslConfiguration, SslSocket};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use crate::argparse::{self, TlsArg};
 use crate::peer::{PeerCert, describe_error};
 
 #[derive(Args, Clone)]
@@ -48,23 +49,23 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub then: Option<String>,
     /// Seconds between messages (0: send once).
-    #[arg(long, default_value_t = 0.0)]
-    pub interval: f64,
+    #[arg(long, default_value = "0", value_parser = argparse::interval)]
+    pub interval: Duration,
     /// Exit 0 after sending this many messages (and a last check that the server still talks).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Lowest TLS version: 1.2 or 1.3.
-    #[arg(long, default_value = "1.2")]
-    pub tls_min: String,
+    #[arg(long, value_enum, default_value = "1.2")]
+    pub tls_min: TlsArg,
     /// Highest TLS version: 1.2 or 1.3.
-    #[arg(long, default_value = "1.3")]
-    pub tls_max: String,
+    #[arg(long, value_enum, default_value = "1.3")]
+    pub tls_max: TlsArg,
     /// Passphrase file for an encrypted --key. Or set MTLS_KEY_PASSPHRASE.
     #[arg(long)]
     pub key_passphrase_file: Option<PathBuf>,
     /// Seconds the handshake may take.
-    #[arg(long, default_value_t = 10.0)]
-    pub handshake_timeout: f64,
+    #[arg(long, default_value = "10", value_parser = argparse::timeout)]
+    pub handshake_timeout: Duration,
     /// Verify the server's certificate with the RFC 5280 issuer rules of openssl's
     /// -x509_strict too.
     #[arg(long)]
@@ -107,11 +108,12 @@ pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
         let pass = crate::pass::for_key_file(k, a.key_passphrase_file.as_deref())?;
         cfg.set_local_certificate_files(c, k, pass.as_ref().map(|p| p.as_slice()))?;
     }
-    cfg.set_protocol_range(a.tls_min.parse()?, a.tls_max.parse()?)?;
+    cfg.set_protocol_range(a.tls_min.version(), a.tls_max.version())
+        .context("--tls-min is above --tls-max")?;
     if let Some(n) = &a.servername {
         cfg.set_peer_verify_name(n.clone());
     }
-    cfg.set_handshake_timeout(Duration::from_secs_f64(a.handshake_timeout.max(0.001)));
+    cfg.set_handshake_timeout(a.handshake_timeout);
     cfg.set_strict_verification(a.strict);
     Ok(cfg)
 }
@@ -217,7 +219,7 @@ pub async fn session(
     status(format!("sent: {}", a.send));
     let mut sent = 1u64;
     let mut received = Vec::new();
-    let interval = (a.interval > 0.0).then(|| Duration::from_secs_f64(a.interval));
+    let interval = Some(a.interval).filter(|d| !d.is_zero());
     let mut tick = interval.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
     let (r, mut w) = tokio::io::split(sock);
     let mut reader = BufReader::new(r);

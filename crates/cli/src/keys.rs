@@ -13,7 +13,7 @@ pub enum KeyCmd {
     /// Generate a private key (PKCS#8, mode 0600; encrypted when a passphrase is given).
     New {
         /// ec-p256 (default), ec-p384, ed25519, rsa2048, rsa3072, rsa4096.
-        #[arg(long = "type", default_value = "ec-p256")]
+        #[arg(long = "type", default_value = "ec-p256", value_parser = crate::argparse::key_types())]
         key_type: String,
         /// The key file to create (never overwritten).
         #[arg(long)]

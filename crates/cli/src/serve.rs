@@ -11,13 +11,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 use mtls_socket::access::{AccessPolicy, Denied, Rule};
 use mtls_socket::{
-    Event, Incoming, PeerVerifyMode, RevocationFailure, ServerNotice, SslConfiguration, SslServer,
-    TlsContext,
+    Event, Incoming, RevocationFailure, ServerNotice, SslConfiguration, SslServer, TlsContext,
 };
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use crate::argparse::{self, TlsArg, VerifyArg};
 use crate::log::{Logger, Record};
 use crate::peer::{PeerCert, describe_error};
 
@@ -40,8 +40,8 @@ pub struct ServeArgs {
     pub crl: Vec<PathBuf>,
     /// peer: a valid client certificate is required; query: asked for and logged, not
     /// required; none: not asked for.
-    #[arg(long, default_value = "peer")]
-    pub verify: String,
+    #[arg(long, value_enum, default_value_t = VerifyArg::Peer)]
+    pub verify: VerifyArg,
     /// Serve only clients with a verified certificate whose CN matches one of these globs
     /// (`*`, `?`). With --allow-san too, a match of either kind is enough.
     #[arg(long)]
@@ -55,23 +55,23 @@ pub struct ServeArgs {
     #[arg(long)]
     pub crl_soft_fail: bool,
     /// Lowest TLS version: 1.2 or 1.3.
-    #[arg(long, default_value = "1.2")]
-    pub tls_min: String,
+    #[arg(long, value_enum, default_value = "1.2")]
+    pub tls_min: TlsArg,
     /// Cipher suites, e.g. TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256.
     #[arg(long)]
     pub ciphers: Option<String>,
     /// Seconds between `hello I am server <conn-id>` messages (0: none).
-    #[arg(long, default_value_t = 1.0)]
-    pub heartbeat: f64,
+    #[arg(long, default_value = "1", value_parser = argparse::interval)]
+    pub heartbeat: Duration,
     /// Speak plain SMTP first and upgrade on STARTTLS (RFC 3207).
     #[arg(long)]
     pub starttls: bool,
     /// Seconds a handshake (with STARTTLS: the whole plain prelude too) may take.
-    #[arg(long, default_value_t = 10.0)]
-    pub handshake_timeout: f64,
+    #[arg(long, default_value = "10", value_parser = argparse::timeout)]
+    pub handshake_timeout: Duration,
     /// Most connections at once; more are closed at once and logged.
-    #[arg(long, default_value_t = 10_000)]
-    pub max_conns: usize,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_conns: u32,
     /// Passphrase file for an encrypted --key. Or set MTLS_KEY_PASSPHRASE.
     #[arg(long)]
     pub key_passphrase_file: Option<PathBuf>,
@@ -93,13 +93,6 @@ struct Shared {
     ctx: Arc<TlsContext>,
 }
 
-fn secs(v: f64, what: &str) -> Result<Duration> {
-    if !(v.is_finite() && v >= 0.0) {
-        anyhow::bail!("{what} must be a number of seconds ≥ 0");
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
 /// Builds the TLS configuration from the arguments.
 pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
     let mut cfg = SslConfiguration::new();
@@ -112,17 +105,12 @@ pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
     if a.crl_soft_fail {
         cfg.set_revocation_failure(RevocationFailure::Soft);
     }
-    cfg.set_peer_verify_mode(match a.verify.as_str() {
-        "peer" => PeerVerifyMode::VerifyPeer,
-        "query" => PeerVerifyMode::QueryPeer,
-        "none" => PeerVerifyMode::VerifyNone,
-        other => anyhow::bail!("unknown --verify {other:?}; use peer, query or none"),
-    });
-    cfg.set_protocol_range(a.tls_min.parse()?, mtls_socket::TlsVersion::Tls13)?;
+    cfg.set_peer_verify_mode(a.verify.mode());
+    cfg.set_protocol_range(a.tls_min.version(), mtls_socket::TlsVersion::Tls13)?;
     if let Some(c) = &a.ciphers {
         cfg.set_cipher_suites(c)?;
     }
-    cfg.set_handshake_timeout(secs(a.handshake_timeout, "--handshake-timeout")?);
+    cfg.set_handshake_timeout(a.handshake_timeout);
     cfg.set_strict_verification(a.strict);
     Ok(cfg)
 }
@@ -137,7 +125,8 @@ pub async fn serve(
     let cfg = configure(&args)?;
     let ctx = TlsContext::new(cfg)?;
     // The socket layer's error already names the address.
-    let server = SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns).await?;
+    let server =
+        SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns as usize).await?;
     let addr = server.local_addr()?;
     let crls = ctx.config().crls().clone();
     let summary = crls.snapshot();
@@ -166,10 +155,7 @@ pub async fn serve(
         gen_tx,
         stop.clone(),
     ));
-    let heartbeat = match secs(args.heartbeat, "--heartbeat")? {
-        d if d.is_zero() => None,
-        d => Some(d),
-    };
+    let heartbeat = Some(args.heartbeat).filter(|d| !d.is_zero());
     let shared = Arc::new(Shared {
         log: log.clone(),
         args,

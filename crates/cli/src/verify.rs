@@ -32,7 +32,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     host: Option<String>,
     /// server or client: the extended key usage required.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argparse::purposes())]
     purpose: Option<String>,
     /// Also enforce the RFC 5280 profile rules for issuers that openssl checks only with
     /// -x509_strict (key identifiers, serial number form, where name constraints may appear,
@@ -64,10 +64,10 @@ pub fn run(a: VerifyArgs) -> Result<bool> {
         crls.extend(mtls_verify::load_crls(&read(c)?, &c.display().to_string())?);
     }
     let purpose = match a.purpose.as_deref() {
-        None => Purpose::Any,
-        Some("server" | "sslserver" | "serverAuth") => Purpose::ServerAuth,
-        Some("client" | "sslclient" | "clientAuth") => Purpose::ClientAuth,
-        Some(other) => bail!("unknown --purpose {other:?}; use server or client"),
+        None | Some("any") => Purpose::Any,
+        Some("server") => Purpose::ServerAuth,
+        Some("client") => Purpose::ClientAuth,
+        Some(other) => bail!("unknown --purpose {other:?}; use server, client or any"),
     };
     let mode = RevocationMode {
         scope: match (crls.is_empty(), a.crl_check_all) {

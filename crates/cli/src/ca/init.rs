@@ -17,13 +17,13 @@ pub(super) struct InitArgs {
     #[arg(long)]
     subject: String,
     /// ec-p256 (default), ec-p384, ed25519, rsa2048, rsa3072, rsa4096.
-    #[arg(long, default_value = "ec-p256")]
+    #[arg(long, default_value = "ec-p256", value_parser = crate::argparse::key_types())]
     key_type: String,
     /// Validity in days.
-    #[arg(long, default_value_t = 3650)]
+    #[arg(long, default_value_t = 3650, value_parser = crate::argparse::days())]
     days: u32,
     /// match (C, ST, O must equal the CA's) or anything (only CN required).
-    #[arg(long, default_value = "match")]
+    #[arg(long, default_value = "match", value_parser = crate::argparse::one_of(["match", "anything"]))]
     policy: String,
     /// Write ca.key unencrypted (not recommended).
     #[arg(long, conflicts_with = "passphrase_file")]

@@ -27,10 +27,10 @@ pub(super) struct IssueArgs {
     #[arg(long)]
     san: Vec<String>,
     /// Key type [default: ca.toml's key_type].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argparse::key_types())]
     key_type: Option<String>,
     /// Validity in days [default: the profile's].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argparse::days())]
     days: Option<u32>,
     /// Output directory.
     #[arg(long, default_value = ".")]

@@ -12,10 +12,11 @@ use crate::out;
 #[derive(Args)]
 pub(super) struct ListArgs {
     /// valid, revoked, expired or all.
-    #[arg(long, default_value = "all")]
+    #[arg(long, default_value = "all",
+          value_parser = crate::argparse::one_of(["valid", "revoked", "expired", "all"]))]
     status: String,
     /// Only certificates expiring within DAYS.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::argparse::MAX_DAYS)))]
     expiring_within: Option<u32>,
     /// JSON output.
     #[arg(long)]

@@ -16,7 +16,8 @@ pub(super) struct RevokeArgs {
     target: String,
     /// unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
     /// cessationOfOperation, certificateHold.
-    #[arg(long, default_value = "unspecified")]
+    #[arg(long, default_value = "unspecified", ignore_case = true,
+          value_parser = crate::argparse::one_of(mtls_pki::Reason::ALL.iter().map(|(_, n)| *n)))]
     reason: String,
 }
 
@@ -27,7 +28,7 @@ pub(super) struct CrlArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Days until nextUpdate [default: ca.toml's crl_days, 7].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argparse::days())]
     days: Option<u32>,
 }
 

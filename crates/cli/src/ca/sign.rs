@@ -19,7 +19,7 @@ pub(super) struct SignArgs {
     #[arg(long)]
     profile: String,
     /// Validity in days [default: the profile's].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argparse::days())]
     days: Option<u32>,
     /// Extra subjectAltName (repeatable): DNS:host, IP:addr, email:x, URI:x.
     #[arg(long)]

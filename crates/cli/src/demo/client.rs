@@ -22,7 +22,7 @@ impl Env<'_> {
         name: &str,
         ignore: Vec<String>,
         count: Option<u64>,
-        interval: f64,
+        interval: std::time::Duration,
         n: u32,
     ) -> ConnectArgs {
         ConnectArgs {
@@ -39,10 +39,10 @@ impl Env<'_> {
             then: Some(format!("hello I am client {n}")),
             interval,
             count,
-            tls_min: "1.2".into(),
-            tls_max: "1.3".into(),
+            tls_min: crate::argparse::TlsArg::V12,
+            tls_max: crate::argparse::TlsArg::V13,
             key_passphrase_file: None,
-            handshake_timeout: 5.0,
+            handshake_timeout: std::time::Duration::from_secs(5),
             strict: false,
         }
     }

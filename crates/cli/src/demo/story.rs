@@ -155,15 +155,15 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         key: certs.join("server.key"),
         ca: ca_dir.join("ca.crt"),
         crl: vec![ca_dir.join("crl.pem")],
-        verify: "peer".into(),
+        verify: crate::argparse::VerifyArg::Peer,
         allow_cn: vec![],
         allow_san: vec![],
         crl_soft_fail: false,
-        tls_min: "1.2".into(),
+        tls_min: crate::argparse::TlsArg::V12,
         ciphers: None,
-        heartbeat: 0.25,
+        heartbeat: Duration::from_millis(250),
         starttls: false,
-        handshake_timeout: 5.0,
+        handshake_timeout: Duration::from_secs(5),
         strict: false,
         max_conns: 100,
         key_passphrase_file: None,
@@ -195,7 +195,13 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     );
     let mut handles = Vec::new();
     for n in 1..=clients {
-        let args = env.client(&format!("client{n}"), pin.clone(), Some(3), 0.3, n);
+        let args = env.client(
+            &format!("client{n}"),
+            pin.clone(),
+            Some(3),
+            Duration::from_millis(300),
+            n,
+        );
         handles.push((n, tokio::spawn(run_client(format!("client{n}"), args))));
     }
     for (n, h) in handles {
@@ -237,7 +243,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     );
     let r = run_client(
         "unpinned".into(),
-        env.client("client1", vec![], Some(1), 0.0, 1),
+        env.client("client1", vec![], Some(1), Duration::ZERO, 1),
     )
     .await;
     let (ok, txt) = refused(&r, "HostNameMismatch");
@@ -254,7 +260,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
             "client1",
             vec![format!("HostNameMismatch:{ca_sha}")],
             Some(1),
-            0.0,
+            Duration::ZERO,
             1,
         ),
     )
@@ -274,7 +280,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     let before = seen.len();
     let long = tokio::spawn(run_client(
         "client1".into(),
-        env.client("client1", pin.clone(), None, 0.3, 1),
+        env.client("client1", pin.clone(), None, Duration::from_millis(300), 1),
     ));
     // Revoke only once the long-lived connection is up.
     seen.wait(before, Duration::from_secs(5), &|r| {
@@ -331,7 +337,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     let before = seen.len();
     let r = run_client(
         "client1".into(),
-        env.client("client1", pin.clone(), Some(1), 0.0, 1),
+        env.client("client1", pin.clone(), Some(1), Duration::ZERO, 1),
     )
     .await;
     let (cok, ctxt) = refused(&r, "CertificateRevoked");
@@ -384,7 +390,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     let before = seen.len();
     let r = run_client(
         "intruder".into(),
-        env.client("intruder", pin.clone(), Some(1), 0.0, 9),
+        env.client("intruder", pin.clone(), Some(1), Duration::ZERO, 9),
     )
     .await;
     let (cok, ctxt) = refused(&r, "UnknownCA");

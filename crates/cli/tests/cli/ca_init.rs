@@ -376,6 +376,6 @@ fn init_refuses_rsa1024() {
         "rsa1024",
     ])
     .run()
-    .one_error(&["rsa1024", "rsa2048"]);
+    .usage_error(&["rsa1024", "--key-type", "rsa2048"]);
     assert_same(&before, &env.snapshot());
 }

@@ -12,6 +12,7 @@ mod ca_init;
 mod connect_peers;
 mod crash_safety;
 mod demo;
+mod flag_sweep;
 mod key_hygiene;
 mod keys_csr;
 mod openssl_import;

@@ -128,6 +128,30 @@ impl Out {
         out
     }
 
+    /// Asserts clap's refusal of a bad argument at parse time: exit code 2, nothing on stdout,
+    /// stderr starting with `error:` and containing every string in `needles` (clap adds the
+    /// allowed values or range and a usage line), no panic.
+    #[track_caller]
+    pub fn usage_error(self, needles: &[&str]) -> Self {
+        self.assert_no_panic();
+        assert_eq!(
+            self.code,
+            Some(2),
+            "expected a usage error: {}",
+            self.dump()
+        );
+        assert!(self.stdout.trim().is_empty(), "{}", self.dump());
+        assert!(self.stderr.starts_with("error: "), "{}", self.dump());
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "stderr lacks {n:?}: {}",
+                self.dump()
+            );
+        }
+        self
+    }
+
     /// The single `error:` line.
     pub fn error_line(&self) -> String {
         self.stderr_lines()

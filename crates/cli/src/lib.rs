@@ -1,0 +1,108 @@
+//! The `mtls` command line: argument parsing, calls into the libraries, printing. The work lives
+//! in `mtls_pki`, `mtls_verify` and `mtls_socket`; this crate is a library only so that the tests
+//! can walk the command line's definition ([`command`]), as every flag must refuse bad values
+//! without panicking.
+
+// One audited `unsafe` call (pass::take_env_secrets); everything else is safe code.
+#![deny(unsafe_code)]
+
+mod argparse;
+mod ca;
+mod cert;
+mod connect;
+mod demo;
+mod keys;
+mod log;
+mod out;
+mod pass;
+mod peer;
+mod serve;
+mod serve_crl;
+mod smtp;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// A private certificate authority and mutual-TLS toolkit.
+#[derive(Parser)]
+#[command(name = "mtls", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Play the whole story: CA, certificates, mTLS server and clients, revocation, rejection.
+    Demo(demo::DemoArgs),
+    /// Run a certificate authority: init, sign, issue, revoke, crl, list, import/export openssl.
+    Ca(ca::CaArgs),
+    /// Inspect certificates, chains, requests and CRLs.
+    Cert {
+        #[command(subcommand)]
+        cmd: cert::CertCmd,
+    },
+    /// Check a certificate against CA certificates, CRLs, a host name and a purpose; print OK
+    /// or every problem found.
+    Verify(verify::VerifyArgs),
+    /// Run a mutual-TLS server: log peers, heartbeat, print received lines, hot-reload CRLs.
+    Serve(serve::ServeArgs),
+    /// Connect to a TLS server with mutual TLS: show the chain and every SSL error, exchange
+    /// messages.
+    Connect(connect::ConnectArgs),
+    /// Private keys.
+    Key {
+        #[command(subcommand)]
+        cmd: keys::KeyCmd,
+    },
+    /// Certificate signing requests.
+    Csr {
+        #[command(subcommand)]
+        cmd: keys::CsrCmd,
+    },
+}
+
+/// Shared `--out` handling.
+#[derive(clap::Args, Clone)]
+pub struct OutFile {
+    /// Where to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// The whole command line's definition, for introspection (tests, completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Runs `mtls` with the process's arguments; returns its exit code.
+pub fn run() -> ExitCode {
+    // Before anything else, and before any thread exists (see pass::take_env_secrets).
+    pass::take_env_secrets();
+    pass::no_core_dumps();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Ca(args) => ca::run(args),
+        Cmd::Demo(args) => demo::run(args),
+        Cmd::Cert { cmd } => cert::run(cmd),
+        Cmd::Key { cmd } => keys::run_key(cmd),
+        Cmd::Serve(args) => serve::run(args),
+        Cmd::Connect(args) => connect::run(args),
+        Cmd::Verify(args) => match verify::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Cmd::Csr { cmd } => keys::run_csr(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

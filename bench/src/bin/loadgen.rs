@@ -62,6 +62,16 @@ enum Cmd {
         #[arg(long)]
         resume: bool,
     },
+    /// Full handshakes for SECS seconds, C at a time, each timed: prints every handshake's
+    /// start (Unix time, ms) and latency (ms), for latency across an event on the server.
+    Latency {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        secs: f64,
+        #[arg(short = 'c', long, default_value_t = 4)]
+        concurrency: u64,
+    },
     /// Open N connections and hold them idle until stdin closes (or --secs pass).
     Hold {
         #[command(flatten)]
@@ -166,6 +176,11 @@ async fn main() -> Result<()> {
                 self_cpu() - cpu0
             );
         }
+        Cmd::Latency {
+            conn,
+            secs,
+            concurrency,
+        } => latency(conn, secs, concurrency).await?,
         Cmd::Hold {
             conn,
             count,
@@ -282,6 +297,60 @@ async fn main() -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `loadgen latency`: timed full handshakes for `secs` seconds.
+async fn latency(conn: Conn, secs: f64, concurrency: u64) -> Result<()> {
+    let cfg = mtls_bench::client_config(&conn.ca, &conn.cert, &conn.key, false, conn.tls12, None)?;
+    let connector = TlsConnector::from(cfg);
+    one_handshake(&conn, &connector)
+        .await
+        .context("warm-up handshake")?;
+    let t0 = Instant::now();
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .unwrap_or(0.0);
+    let until = t0 + Duration::from_secs_f64(secs);
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (conn, connector, samples, failed) = (
+            conn.clone(),
+            connector.clone(),
+            samples.clone(),
+            failed.clone(),
+        );
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let start = Instant::now();
+                match one_handshake(&conn, &connector).await {
+                    Ok(_) => {
+                        let at = start.duration_since(t0).as_secs_f64() * 1e3 + epoch_ms;
+                        let ms = start.elapsed().as_secs_f64() * 1e3;
+                        samples
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((at, ms));
+                    }
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut v = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let list: Vec<String> = v.iter().map(|(a, m)| format!("[{a:.2},{m:.3}]")).collect();
+    println!(
+        "{{\"failed\":{},\"samples\":[{}]}}",
+        failed.load(Ordering::Relaxed),
+        list.join(",")
+    );
     Ok(())
 }
 

@@ -129,7 +129,9 @@ pub async fn serve(
         SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns as usize).await?;
     let addr = server.local_addr()?;
     let crls = ctx.config().crls().clone();
-    let summary = crls.snapshot();
+    // Counted and let go at once: holding the snapshot would keep the first CRLs in memory
+    // after every reload.
+    let revoked: usize = crls.snapshot().0.iter().map(|c| c.len()).sum();
     log.log(Record {
         conn: None,
         cn: None,
@@ -138,7 +140,7 @@ pub async fn serve(
             "listening on {addr} (verify {}, {} CRL file(s), {} revoked entries)",
             args.verify,
             args.crl.len(),
-            summary.0.iter().map(|c| c.len()).sum::<usize>()
+            revoked
         ),
         fields: json!({"addr": addr.to_string()})
             .as_object()

@@ -63,7 +63,7 @@ pub async fn watch_crls(
             );
             continue;
         }
-        match crls.reload() {
+        match crls.reload_in_background().await {
             Ok(s) => {
                 log.log(Record {
                     conn: None,

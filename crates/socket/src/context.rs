@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use mtls_verify::{
-    Purpose, RevocationMode, RevocationScope, UnixTime, VerifiedPath, Verifier, VerifyInput,
+    Crl, Purpose, RevocationMode, RevocationScope, UnixTime, VerifiedPath, Verifier, VerifyInput,
 };
 use rustls::client::{ClientSessionMemoryCache, ResolvesClientCert};
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
@@ -16,21 +18,70 @@ use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{PeerVerifyMode, RevocationFailure, SslConfiguration};
-use crate::crls::CrlHandle;
+use crate::crls::CrlListener;
 use crate::error::{Error, Result};
 use crate::verify::{IgnorePolicy, Outcome, OutcomeSlot, PeerVerifier, Scope};
 
-/// The verifier for the current CRL generation, rebuilt only when the CRLs change, and the
-/// verified paths of recent peers, for re-checking resumed sessions.
+/// The verifier for the current CRL generation, and the verified paths of recent peers, for
+/// re-checking resumed sessions.
+///
+/// A handshake only loads the current verifier (one atomic load, no lock). A new one is built
+/// when the CRLs change, in the thread that changed them (see [`CrlHandle::reload`]), sharing
+/// the unchanged CRLs and the CRL signature results of the old one and checking the new CRLs'
+/// signatures before it is published: no handshake waits for a rebuild or pays for hashing a
+/// large CRL.
 #[derive(Debug)]
 pub(crate) struct VerifierCache {
+    settings: Settings,
+    current: ArcSwap<(u64, Arc<Verifier>)>,
+    paths: Mutex<HashMap<[u8; 32], VerifiedPath>>,
+}
+
+/// What every verifier of a context is built with, besides the CRLs.
+#[derive(Debug)]
+struct Settings {
     ca: Vec<CertificateDer<'static>>,
-    crls: CrlHandle,
     depth: usize,
     strict: bool,
     revocation_failure: RevocationFailure,
-    cached: Mutex<Option<(u64, Arc<Verifier>)>>,
-    paths: Mutex<HashMap<[u8; 32], VerifiedPath>>,
+}
+
+impl Settings {
+    /// A verifier for `crls`, sharing `previous`'s CRL signature results, with the signatures
+    /// of CRLs issued by the trust anchors or by one of `issuers` checked now.
+    fn build(
+        &self,
+        crls: &Arc<Vec<Arc<Crl>>>,
+        previous: Option<&Verifier>,
+        issuers: &[CertificateDer<'static>],
+        pause: &dyn Fn(),
+    ) -> Result<Verifier> {
+        // Every certificate of the path below the trust anchor is checked against the CRLs of
+        // its issuer: a revoked intermediate revokes everything under it.
+        let mode = if crls.is_empty() {
+            RevocationMode {
+                scope: RevocationScope::Off,
+                ..RevocationMode::default()
+            }
+        } else {
+            RevocationMode {
+                scope: RevocationScope::Chain,
+                require_status: self.revocation_failure == RevocationFailure::Hard,
+                allow_expired_crls: false,
+            }
+        };
+        let mut v = Verifier::new(self.ca.clone())
+            .map_err(|e| Error::config("CA certificates", e.to_string()))?
+            .shared_crls(crls.iter().cloned())
+            .revocation(mode)
+            .max_depth(self.depth)
+            .strict(self.strict);
+        if let Some(p) = previous {
+            v = v.share_crl_signatures(p.crl_signatures());
+        }
+        v.check_crl_signatures_paced(issuers, pause);
+        Ok(v)
+    }
 }
 
 /// Verified paths kept for resumption: as many as the server's session cache holds. A session
@@ -52,38 +103,40 @@ fn path_key(chain: &[CertificateDer<'_>], host: Option<&str>, purpose: Purpose) 
 }
 
 impl VerifierCache {
+    /// The cache for `config`, with a verifier for its CRLs now, listening for new CRLs.
+    fn new(config: &SslConfiguration) -> Result<Arc<VerifierCache>> {
+        let (crls, generation) = config.crls.snapshot();
+        let settings = Settings {
+            ca: config.ca_certificates.clone(),
+            depth: config.verify_depth,
+            strict: config.strict,
+            revocation_failure: config.revocation_failure,
+        };
+        let first = settings.build(&crls, None, &[], &|| {})?;
+        let cache = Arc::new(VerifierCache {
+            settings,
+            current: ArcSwap::from_pointee((generation, Arc::new(first))),
+            paths: Mutex::new(HashMap::new()),
+        });
+        let weak: std::sync::Weak<VerifierCache> = Arc::downgrade(&cache);
+        config.crls.listen(weak);
+        Ok(cache)
+    }
+
+    /// The CA certificates of the kept paths (each once), whose CRLs a new verifier checks.
+    fn known_issuers(&self) -> Vec<CertificateDer<'static>> {
+        let paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        paths
+            .values()
+            .flat_map(|p| p.issuers())
+            .filter(|c| seen.insert(c.clone()))
+            .collect()
+    }
+
     /// The verifier for the CRLs in force now.
     pub(crate) fn get(&self) -> Result<Arc<Verifier>> {
-        let (crls, generation) = self.crls.snapshot();
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((g, v)) = cached.as_ref()
-            && *g == generation
-        {
-            return Ok(v.clone());
-        }
-        // Every certificate of the path below the trust anchor is checked against the CRLs of
-        // its issuer: a revoked intermediate revokes everything under it.
-        let mode = if crls.is_empty() {
-            RevocationMode {
-                scope: RevocationScope::Off,
-                ..RevocationMode::default()
-            }
-        } else {
-            RevocationMode {
-                scope: RevocationScope::Chain,
-                require_status: self.revocation_failure == RevocationFailure::Hard,
-                allow_expired_crls: false,
-            }
-        };
-        let v = Verifier::new(self.ca.clone())
-            .map_err(|e| Error::config("CA certificates", e.to_string()))?
-            .crls(crls.iter().cloned())
-            .revocation(mode)
-            .max_depth(self.depth)
-            .strict(self.strict);
-        let v = Arc::new(v);
-        *cached = Some((generation, v.clone()));
-        Ok(v)
+        Ok(self.current.load().1.clone())
     }
 
     /// Keeps the path verified for `chain`, for [`VerifierCache::recheck`].
@@ -141,6 +194,67 @@ impl VerifierCache {
     }
 }
 
+impl CrlListener for VerifierCache {
+    fn crls_changed(&self, crls: &Arc<Vec<Arc<Crl>>>, generation: u64) {
+        let old = self.current.load_full();
+        if old.0 >= generation {
+            return;
+        }
+        // The anchors parsed when the context was made; this cannot fail, and if it did the
+        // old verifier would simply stay in force.
+        let Ok(v) = self.settings.build(
+            crls,
+            Some(&old.1),
+            &self.known_issuers(),
+            // A rebuild runs beside handshakes (see CrlHandle::reload_in_background).
+            &std::thread::yield_now,
+        ) else {
+            return;
+        };
+        let new = Arc::new((generation, Arc::new(v)));
+        // Two reloads racing: the newest generation wins.
+        self.current.rcu(|cur| {
+            if cur.0 < generation {
+                new.clone()
+            } else {
+                cur.clone()
+            }
+        });
+        drop(new);
+        // Freed off the runtime and without holding up the reload (whose caller waits to log it
+        // and to close revoked connections).
+        let _ = std::thread::Builder::new()
+            .name("mtls-crl-release".into())
+            .spawn(move || {
+                #[cfg(target_os = "linux")]
+                let _ = rustix::process::setpriority_process(None, 10);
+                release_when_unused(old)
+            });
+    }
+}
+
+/// Drops `old` in this thread once no handshake holds it any more. Freeing a million-entry CRL
+/// index takes tens of milliseconds; left to the last handshake holding the old verifier, it
+/// would stall that handshake. Gives up waiting after 10 s (a handshake cannot hold a verifier
+/// that long: the handshake timeout ends it first; whoever else holds it frees it).
+fn release_when_unused(old: Arc<(u64, Arc<Verifier>)>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut old = old;
+    loop {
+        match Arc::try_unwrap(old) {
+            Ok((_, verifier)) => match Arc::try_unwrap(verifier) {
+                Ok(v) => return drop(v),
+                Err(shared) => old = Arc::new((0, shared)),
+            },
+            Err(shared) => old = shared,
+        }
+        if std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// A configuration ready for handshakes. Build one per server (or share one among client
 /// sockets) so that sessions can be resumed and the verifier is built once per CRL generation.
 #[derive(Debug)]
@@ -172,15 +286,7 @@ impl TlsContext {
             .collect();
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .map_err(|e| Error::config("session tickets", e.to_string()))?;
-        let verifiers = Arc::new(VerifierCache {
-            ca: config.ca_certificates.clone(),
-            crls: config.crls.clone(),
-            depth: config.verify_depth,
-            strict: config.strict,
-            revocation_failure: config.revocation_failure,
-            cached: Mutex::new(None),
-            paths: Mutex::new(HashMap::new()),
-        });
+        let verifiers = VerifierCache::new(&config)?;
         Ok(Arc::new(TlsContext {
             config,
             provider,

@@ -358,6 +358,49 @@ fn crl_swap_and_reload_affect_the_next_handshake() {
     });
 }
 
+/// A background reload (issue 9): the verifier for the new CRLs is built and published by the
+/// reload itself, before it returns, so the next handshake only loads it; a file that did not
+/// change keeps its parsed CRL (the same `Arc`), a changed one is parsed again.
+#[test]
+fn background_reload_publishes_the_new_verifier_and_keeps_unchanged_files() {
+    run(async {
+        let p = pki();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.pem"), dir.path().join("b.pem"));
+        std::fs::write(&a, crl_pem(&crl(&p.ca, 1, &[]))).expect("write");
+        std::fs::write(&b, crl_pem(&crl(&p.ca, 2, &[]))).expect("write");
+        let mut cfg = p.server_config();
+        cfg.add_crl_file(&a).expect("a");
+        cfg.add_crl_file(&b).expect("b");
+        let mut srv = TestServer::start(cfg).await;
+        let crls = srv.ctx.config().crls().clone();
+        let before = srv.ctx.verifier().expect("verifier");
+        let (set1, _) = crls.snapshot();
+
+        // b changes (it now lists the client); a does not.
+        std::fs::write(&b, crl_pem(&crl(&p.ca, 3, &[&p.client]))).expect("write");
+        let sum = crls.reload_in_background().await.expect("reload");
+        assert_eq!((sum.crls, sum.entries), (2, 1));
+        let (set2, _) = crls.snapshot();
+        assert!(
+            std::sync::Arc::ptr_eq(&set1[0], &set2[0]),
+            "a.pem was parsed again"
+        );
+        assert!(
+            !std::sync::Arc::ptr_eq(&set1[1], &set2[1]),
+            "b.pem was not re-read"
+        );
+        let after = srv.ctx.verifier().expect("verifier");
+        assert!(
+            !std::sync::Arc::ptr_eq(&before, &after),
+            "no new verifier was published"
+        );
+
+        let (_, se) = refused(p.client_config(), &mut srv).await;
+        assert_eq!(kinds(se.ssl_errors()), [ErrorKind::CertificateRevoked]);
+    });
+}
+
 /// `set_strict_verification(true)` adds the RFC 5280 issuer-profile rules: a server certificate
 /// without authorityKeyIdentifier (§4.2.1.1) is accepted by default and refused when strict,
 /// with the error on that certificate.

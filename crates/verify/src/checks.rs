@@ -303,7 +303,7 @@ fn revocation_of(sink: &mut Sink<'_, '_>, ctx: &mut Ctx<'_>, path: &[usize], mod
         .get(&c.issuer)
         .into_iter()
         .flatten()
-        .filter_map(|&k| v.crls.get(k).map(|crl| (k, crl)))
+        .filter_map(|&k| v.crls.get(k).map(|crl| (k, crl.as_ref())))
         .collect();
     let key_hash = crate::report::sha256(&issuer.spki.key);
     let budget = &mut ctx.budget;

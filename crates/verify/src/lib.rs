@@ -46,12 +46,12 @@ pub mod verifier;
 
 pub use crl::Crl;
 pub use error::{ErrorKind, LoadError, SslError, UnknownErrorKind};
-pub use load::{load_certificates, load_crls};
+pub use load::{load_certificates, load_crls, load_crls_paced};
 pub use nc::name_constraint_violations;
 pub use path::VerifiedPath;
 pub use report::{CertInfo, IgnoreRule, IgnoreRuleError, Report};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 pub use verifier::{
-    DEFAULT_MAX_DEPTH, Purpose, RevocationMode, RevocationScope, UnknownPurpose, Verifier,
-    VerifyInput, unix_time,
+    CrlSignatures, DEFAULT_MAX_DEPTH, Purpose, RevocationMode, RevocationScope, UnknownPurpose,
+    Verifier, VerifyInput, unix_time,
 };

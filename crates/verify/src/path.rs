@@ -216,6 +216,15 @@ impl VerifiedPath {
         self.anchored && self.errors.is_empty()
     }
 
+    /// The certificates above the end entity (intermediates and the trust anchor), DER.
+    pub fn issuers(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        self.certs
+            .iter()
+            .skip(1)
+            .map(|c| c.info.der.clone())
+            .collect()
+    }
+
     fn failed(errors: Vec<SslError>, leaf: Option<Cert>) -> VerifiedPath {
         VerifiedPath {
             certs: Arc::new(leaf.into_iter().collect()),

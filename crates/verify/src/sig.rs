@@ -258,6 +258,50 @@ pub(crate) fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), SigError> {
+    let (algorithm, _) = resolve(signer, alg)?;
+    signature::UnparsedPublicKey::new(algorithm, &signer.key)
+        .verify(message, signature)
+        .map_err(|_| SigError::Invalid)
+}
+
+/// [`verify`] for a large `message` (a CRL): hashed in pieces of 256 KiB with `pause` called
+/// between them, then the signature checked over the digest. Ed25519, which cannot be
+/// prehashed, is verified in one piece.
+pub(crate) fn verify_paced(
+    signer: &Spki,
+    alg: &AlgId,
+    message: &[u8],
+    signature: &[u8],
+    pause: &dyn Fn(),
+) -> Result<(), SigError> {
+    let (algorithm, hash) = resolve(signer, alg)?;
+    let key = signature::UnparsedPublicKey::new(algorithm, &signer.key);
+    let Some(hash) = hash else {
+        return key
+            .verify(message, signature)
+            .map_err(|_| SigError::Invalid);
+    };
+    let mut ctx = aws_lc_rs::digest::Context::new(hash);
+    for piece in message.chunks(crate::load::PACE_BYTES) {
+        ctx.update(piece);
+        pause();
+    }
+    key.verify_digest(&ctx.finish(), signature)
+        .map_err(|_| SigError::Invalid)
+}
+
+/// The verification algorithm for `alg` with `signer`'s key, and the digest it signs over
+/// (none for Ed25519).
+fn resolve(
+    signer: &Spki,
+    alg: &AlgId,
+) -> Result<
+    (
+        &'static dyn VerificationAlgorithm,
+        Option<&'static aws_lc_rs::digest::Algorithm>,
+    ),
+    SigError,
+> {
     let sig = alg.oid.as_slice();
     let unsupported = || {
         SigError::Algorithm(format!(
@@ -345,9 +389,34 @@ pub(crate) fn verify(
     } else {
         return Err(unsupported());
     };
-    signature::UnparsedPublicKey::new(algorithm, &signer.key)
-        .verify(message, signature)
-        .map_err(|_| SigError::Invalid)
+    Ok((algorithm, digest_of(sig, &alg.params)))
+}
+
+/// The message digest of signature algorithm `sig` (an OID), none for Ed25519.
+fn digest_of(sig: &[u8], params: &Params) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+    use aws_lc_rs::digest::{SHA256, SHA384, SHA512};
+    let h = if sig == OID_SIG_ECDSA_WITH_SHA256.as_bytes()
+        || sig == OID_PKCS1_SHA256WITHRSA.as_bytes()
+    {
+        Hash::Sha256
+    } else if sig == OID_SIG_ECDSA_WITH_SHA384.as_bytes()
+        || sig == OID_PKCS1_SHA384WITHRSA.as_bytes()
+    {
+        Hash::Sha384
+    } else if sig == OID_SIG_ECDSA_WITH_SHA512.as_bytes()
+        || sig == OID_PKCS1_SHA512WITHRSA.as_bytes()
+    {
+        Hash::Sha512
+    } else if sig == OID_PKCS1_RSASSAPSS.as_bytes() {
+        pss_hash(params).ok()?
+    } else {
+        return None;
+    };
+    Some(match h {
+        Hash::Sha256 => &SHA256,
+        Hash::Sha384 => &SHA384,
+        Hash::Sha512 => &SHA512,
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! (one chain to check).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
@@ -160,18 +160,31 @@ pub struct Verifier {
     pub(crate) anchors: Vec<Cert>,
     pub(crate) anchors_by_subject: HashMap<Dn, Vec<usize>>,
     pub(crate) anchor_hashes: HashSet<[u8; 32]>,
-    pub(crate) crls: Vec<Crl>,
+    pub(crate) crls: Vec<Arc<Crl>>,
     pub(crate) crls_by_issuer: HashMap<Dn, Vec<usize>>,
     pub(crate) revocation: Option<RevocationMode>,
     pub(crate) max_depth: usize,
     pub(crate) strict: bool,
     pub(crate) leaf_key_usage: bool,
-    /// CRL signature results by (CRL index, SHA-256 of the issuer key).
-    pub(crate) crl_signatures: CrlSignatureCache,
+    /// CRL signature results, shareable with the verifier of the next CRL generation.
+    pub(crate) crl_signatures: Arc<CrlSignatures>,
 }
 
-/// CRL signature results by (CRL index, SHA-256 of the issuer key).
-pub(crate) type CrlSignatureCache = Mutex<HashMap<(usize, [u8; 32]), Result<(), String>>>;
+/// Results of CRL signature checks, by (SHA-256 of the CRL, SHA-256 of the issuer's key).
+///
+/// Checking a CRL's signature hashes the whole CRL (40 ms for a million entries), so the
+/// result is kept, and can be handed from one [`Verifier`] to the next
+/// ([`Verifier::share_crl_signatures`]) when the CRLs are reloaded: a CRL that did not change
+/// is not checked again, and [`Verifier::check_crl_signatures`] checks the new ones before the
+/// verifier is used. Only keys of CAs on verified paths and trust anchors are ever tried, so it
+/// holds few entries; it is emptied past 4,096 as a bound.
+#[derive(Debug, Default)]
+pub struct CrlSignatures {
+    results: Mutex<HashMap<SignatureKey, Result<(), String>>>,
+}
+
+/// (SHA-256 of the CRL, SHA-256 of the issuer's key).
+type SignatureKey = ([u8; 32], [u8; 32]);
 
 /// The default [`Verifier::max_depth`].
 pub const DEFAULT_MAX_DEPTH: usize = 8;
@@ -217,13 +230,19 @@ impl Verifier {
             max_depth: DEFAULT_MAX_DEPTH,
             strict: false,
             leaf_key_usage: true,
-            crl_signatures: Mutex::new(HashMap::new()),
+            crl_signatures: Arc::new(CrlSignatures::default()),
         })
     }
 
     /// Adds CRLs. With CRLs and no explicit [`Verifier::revocation`], the default
     /// [`RevocationMode`] applies.
-    pub fn crls(mut self, crls: impl IntoIterator<Item = Crl>) -> Self {
+    pub fn crls(self, crls: impl IntoIterator<Item = Crl>) -> Self {
+        self.shared_crls(crls.into_iter().map(Arc::new))
+    }
+
+    /// Adds CRLs that other verifiers share (a reloaded set keeps the unchanged CRLs without
+    /// copying them).
+    pub fn shared_crls(mut self, crls: impl IntoIterator<Item = Arc<Crl>>) -> Self {
         for crl in crls {
             if self.crls.iter().any(|c| c.sha256() == crl.sha256()) {
                 continue;
@@ -308,29 +327,97 @@ impl Verifier {
         crate::path::recheck(self, path, time)
     }
 
+    /// Uses `cache` for CRL signature results (that of the verifier this one replaces).
+    pub fn share_crl_signatures(mut self, cache: Arc<CrlSignatures>) -> Self {
+        self.crl_signatures = cache;
+        self
+    }
+
+    /// The CRL signature results, for [`Verifier::share_crl_signatures`].
+    pub fn crl_signatures(&self) -> Arc<CrlSignatures> {
+        self.crl_signatures.clone()
+    }
+
+    /// Checks, now, the signature of every CRL issued by one of `issuers` (DER CA
+    /// certificates) or by a trust anchor, and keeps the results, so that no handshake pays for
+    /// hashing a large CRL. `issuers` are typically the intermediates of recently verified
+    /// chains. Returns how many CRLs were found signed by one of them.
+    pub fn check_crl_signatures(&self, issuers: &[CertificateDer<'_>]) -> usize {
+        self.check_crl_signatures_paced(issuers, &|| {})
+    }
+
+    /// [`Verifier::check_crl_signatures`], calling `pause` every 256 KiB hashed (see
+    /// [`crate::load_crls_paced`]).
+    pub fn check_crl_signatures_paced(
+        &self,
+        issuers: &[CertificateDer<'_>],
+        pause: &dyn Fn(),
+    ) -> usize {
+        let parsed: Vec<Cert> = issuers.iter().filter_map(|d| Cert::parse(d).ok()).collect();
+        let mut found = 0;
+        for (i, crl) in self.crls.iter().enumerate() {
+            let candidates = self
+                .anchors
+                .iter()
+                .chain(parsed.iter())
+                .filter(|c| c.subject == crl.issuer);
+            for issuer in candidates {
+                let key = crate::report::sha256(&issuer.spki.key);
+                let ok = match self.cached_crl_signature(i, key) {
+                    Some(r) => r.is_ok(),
+                    None => {
+                        let r = crate::sig::verify_paced(
+                            &issuer.spki,
+                            &crl.sig_alg,
+                            crl.tbs(),
+                            &crl.signature,
+                            pause,
+                        )
+                        .map_err(|_| {
+                            "its signature does not verify with the issuer's key".to_string()
+                        });
+                        let ok = r.is_ok();
+                        self.cache_crl_signature(i, key, r);
+                        ok
+                    }
+                };
+                if ok {
+                    found += 1;
+                    break;
+                }
+            }
+        }
+        found
+    }
+
     /// The cached result of checking CRL `index`'s signature with the key hashed to `key`.
     pub(crate) fn cached_crl_signature(
         &self,
         index: usize,
         key: [u8; 32],
     ) -> Option<Result<(), String>> {
+        let crl = self.crls.get(index)?.sha256();
         let cache = self
             .crl_signatures
+            .results
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        cache.get(&(index, key)).cloned()
+        cache.get(&(crl, key)).cloned()
     }
 
-    /// Remembers the result of a CRL signature check. Only CA keys of anchored, verified paths
-    /// ever reach this, so the cache holds few entries; it is emptied past 4,096 as a bound.
+    /// Remembers the result of a CRL signature check.
     pub(crate) fn cache_crl_signature(&self, index: usize, key: [u8; 32], r: Result<(), String>) {
+        let Some(crl) = self.crls.get(index).map(|c| c.sha256()) else {
+            return;
+        };
         let mut cache = self
             .crl_signatures
+            .results
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 4096 {
             cache.clear();
         }
-        cache.insert((index, key), r);
+        cache.insert((crl, key), r);
     }
 }

@@ -105,6 +105,16 @@ pub fn padded_chain(bytes: usize) -> Result<ClientChain> {
 /// candidate key pays a full hash of the CRL each time (0.5 s for one handshake against a
 /// 200k-entry CRL, before the fix). The leaf is signed by the first fake's key.
 pub fn same_name_chain(ca_cert: &Path, n: usize) -> Result<ClientChain> {
+    same_name_chain_with(ca_cert, n, &rcgen::PKCS_ECDSA_P256_SHA256)
+}
+
+/// [`same_name_chain`] with the fake CAs' keys of `alg` (slow keys such as P-521 cost a
+/// verifier more per signature).
+pub fn same_name_chain_with(
+    ca_cert: &Path,
+    n: usize,
+    alg: &'static rcgen::SignatureAlgorithm,
+) -> Result<ClientChain> {
     anyhow::ensure!(n >= 1, "the attack needs at least one fake CA");
     let ca =
         mtls_verify::load_certificates(&std::fs::read(ca_cert)?, &ca_cert.display().to_string())?;
@@ -125,7 +135,7 @@ pub fn same_name_chain(ca_cert: &Path, n: usize) -> Result<ClientChain> {
     let mut fakes = Vec::with_capacity(n);
     let mut first_issuer = None;
     for _ in 0..n {
-        let key = rcgen::KeyPair::generate()?;
+        let key = rcgen::KeyPair::generate_for(alg)?;
         let mut p = ca_params("unused")?;
         p.distinguished_name = dn.clone();
         if let Some(id) = &ski {

@@ -30,13 +30,15 @@ fn remedy(e: &anyhow::Error) -> Option<&'static str> {
     })
 }
 
-/// `text` with every control character escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`) and the
-/// Unicode bidirectional overrides too, for text that came from a peer or a certificate and is
-/// printed as one log line: a CN or a received line must not be able to start a forged line,
-/// overprint one (`\r`, ANSI escapes) or reorder it on screen.
+/// `text` with every control character escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`), the
+/// Unicode bidirectional controls and line separators too, and `\` as `\\`, for text that came
+/// from a peer or a certificate and is printed as one log line: a CN or a received line must not
+/// be able to start a forged line, overprint one (`\r`, ANSI escapes) or reorder it on screen.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(|c| c.is_control() || bidi(c)) {
+    // Bidirectional overrides and isolates, and the line and paragraph separators (which some
+    // viewers break lines at).
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
+    if !text.chars().any(|c| c.is_control() || bidi(c) || c == '\\') {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -45,6 +47,8 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            // A peer's literal backslash must not read as one of our escapes.
+            '\\' => out.push_str("\\\\"),
             c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if c.is_control() || bidi(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),

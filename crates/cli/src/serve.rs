@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mtls_socket::access::{AccessPolicy, Denied, Rule};
+use mtls_socket::access::{AccessPolicy, Combine, Denied, Rule};
 use mtls_socket::{
     Event, Incoming, RevocationFailure, ServerNotice, SslConfiguration, SslServer, TlsContext,
 };
@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = VerifyArg::Peer)]
     pub verify: VerifyArg,
     /// Serve only clients with a verified certificate whose CN matches one of these globs
-    /// (`*`, `?`). With --allow-san too, a match of either kind is enough.
+    /// (`*`, `?`). With --allow-san too, both must match.
     #[arg(long)]
     pub allow_cn: Vec<String>,
     /// Serve only clients with a verified certificate with a SAN (DNS:…, IP:…, email:…, URI:…)
@@ -340,8 +340,8 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
         drop(sock);
         return;
     }
-    let serial = peer.as_ref().map(|p| p.serial.clone()).unwrap_or_default();
-    let crls = sh.ctx.config().crls().clone();
+    // Kept to re-check the peer's path when the CRLs change: its own certificate and its CAs.
+    let chain = sock.peer_certificate_chain().to_vec();
     let (r, mut w) = tokio::io::split(sock);
     // A small read buffer: lines are short, and thousands of idle connections each hold one.
     let mut reader = BufReader::with_capacity(1024, r);
@@ -376,9 +376,9 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
             },
             changed = crl_gen.changed() => {
                 if changed.is_err() { continue; }
-                if !serial.is_empty() && crls.is_revoked(&serial) {
+                if let Some(why) = revoked_now(&sh.ctx, &chain) {
                     let _ = w.shutdown().await;
-                    break "its certificate is now revoked (CRL reloaded)".to_string();
+                    break format!("{why} (CRL reloaded)");
                 }
             }
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
@@ -391,6 +391,28 @@ async fn connection(inc: Incoming, sh: Arc<Shared>) {
     // The event channel was freed after the handshake; the last state changes are logged here.
     log.msg(Some(id), None, "state", "state Unconnected".into());
     log.msg(Some(id), None, "disconnected", "disconnected".into());
+}
+
+/// Whether a connected client's path is revoked under the current CRLs: its certificate or one
+/// of its CAs, each against its own issuer's CRL.
+fn revoked_now(ctx: &TlsContext, chain: &[mtls_verify::CertificateDer<'static>]) -> Option<String> {
+    if chain.is_empty() {
+        return None;
+    }
+    let errors = ctx.recheck_peer(true, None, chain);
+    let e = errors
+        .iter()
+        .find(|e| e.kind == mtls_socket::ErrorKind::CertificateRevoked)?;
+    Some(match e.cert_index {
+        Some(0) | None => "its certificate is now revoked".to_string(),
+        Some(_) => format!(
+            "its CA {} is now revoked",
+            e.certificate
+                .as_ref()
+                .map(|c| c.subject_or_serial())
+                .unwrap_or_default()
+        ),
+    })
 }
 
 /// Reads one line of at most 64 KiB (longer lines are cut there).
@@ -419,7 +441,8 @@ async fn read_line<R: AsyncRead + Unpin>(
 
 /// The --allow-cn/--allow-san rules.
 fn access_policy(a: &ServeArgs) -> AccessPolicy {
-    let mut p = AccessPolicy::new();
+    // Both kinds given: the CN must match an --allow-cn and a SAN an --allow-san.
+    let mut p = AccessPolicy::new(Combine::EveryKind);
     for g in &a.allow_cn {
         p.allow(Rule::Cn(g.clone()));
     }
@@ -450,7 +473,7 @@ fn not_allowed(a: &ServeArgs, sock: &mtls_socket::SslSocket) -> Option<String> {
                 "--allow-cn" => format!("CN {cn:?} matches no --allow-cn"),
                 "--allow-san" => format!("no SAN of [{sans}] matches --allow-san"),
                 _ => format!(
-                    "neither CN {cn:?} nor a SAN of [{sans}] matches an --allow-cn or --allow-san rule"
+                    "CN {cn:?} must match an --allow-cn and a SAN of [{sans}] an --allow-san"
                 ),
             })
         }

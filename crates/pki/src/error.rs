@@ -189,6 +189,12 @@ pub enum Error {
         /// The request's CN, if any.
         cn: Option<String>,
     },
+    /// A serial number is already in the store (nothing of the transaction was recorded).
+    #[error("serial {serial} is already in the store (duplicate serial); nothing was recorded")]
+    DuplicateSerial {
+        /// The serial, hex.
+        serial: String,
+    },
     /// A validity period that ends after 9999-12-31T23:59:59Z, the last time X.509 can carry.
     #[error(
         "{what}: {days} days from now ends after 9999-12-31, the last date a certificate or CRL can carry; ask for fewer days"

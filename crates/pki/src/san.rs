@@ -203,7 +203,19 @@ fn uri_problem(u: &str) -> Option<&'static str> {
         return Some(SHAPE);
     };
     let authority = after.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // No user information (a certificate names a service, not a login) and no `.` or `..`
+    // path segments (a prefix rule such as spiffe://example.org/* must not be escaped).
+    if authority.contains('@') {
+        return Some("a URI SAN must not carry user information (user@host)");
+    }
+    let path = after[authority.len()..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some("a URI SAN must not have . or .. path segments");
+    }
+    let host_port = authority;
     let host = match host_port.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((addr, _)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => return None,
@@ -264,6 +276,8 @@ mod tests {
             "URI:nope",
             "URI:javascript:alert(1)",
             "URI:https://",
+            "URI:spiffe://example.org/svc/../admin",
+            "URI:https://user@example.org/",
             "X400:q",
             "DNS:a b",
             "DNS:a b.example",

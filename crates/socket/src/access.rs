@@ -22,11 +22,22 @@ pub enum Rule {
     San(String),
 }
 
-/// Rules OR'd together, as ghostunnel's `--allow-*` flags are: a peer matching any rule is
-/// allowed. An empty policy allows every verified or unverified peer (no identity check).
+/// How the rules of a policy combine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Combine {
+    /// A peer matching any rule is allowed (ghostunnel's `--allow-*`).
+    #[default]
+    AnyRule,
+    /// A peer must match a rule of every kind present: some CN rule if there are CN rules,
+    /// and some SAN rule if there are SAN rules (`mtls serve --allow-cn … --allow-san …`).
+    EveryKind,
+}
+
+/// Identity rules for peers. An empty policy allows every peer (no identity check).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessPolicy {
     rules: Vec<Rule>,
+    combine: Combine,
 }
 
 /// Why a peer was refused.
@@ -61,9 +72,12 @@ fn kinds(errors: &[SslError]) -> String {
 }
 
 impl AccessPolicy {
-    /// No rules.
-    pub fn new() -> Self {
-        Self::default()
+    /// No rules yet; added rules combine as `combine` says.
+    pub fn new(combine: Combine) -> Self {
+        AccessPolicy {
+            rules: Vec::new(),
+            combine,
+        }
     }
 
     /// Adds a rule.
@@ -120,10 +134,20 @@ impl AccessPolicy {
             });
         }
         let (cn, sans) = names(leaf);
-        let allowed = self.rules.iter().any(|r| match r {
+        let matches = |r: &Rule| match r {
             Rule::Cn(g) => cn.as_deref().is_some_and(|cn| glob(g, cn)),
             Rule::San(g) => sans.iter().any(|s| glob(g, s)),
-        });
+        };
+        let allowed = match self.combine {
+            Combine::AnyRule => self.rules.iter().any(matches),
+            Combine::EveryKind => {
+                let kind_ok = |is_kind: fn(&Rule) -> bool| {
+                    let mut of_kind = self.rules.iter().filter(|r| is_kind(r)).peekable();
+                    of_kind.peek().is_none() || of_kind.any(matches)
+                };
+                kind_ok(|r| matches!(r, Rule::Cn(_))) && kind_ok(|r| matches!(r, Rule::San(_)))
+            }
+        };
         if allowed {
             Ok(())
         } else {
@@ -211,7 +235,7 @@ mod tests {
 
     #[test]
     fn an_unverified_or_missing_certificate_is_refused_before_names_are_read() {
-        let mut p = AccessPolicy::new();
+        let mut p = AccessPolicy::new(Combine::AnyRule);
         assert_eq!(p.check_peer(&[], false, &[]), Ok(()));
         p.allow(Rule::Cn("*".into()));
         assert_eq!(p.check_peer(&[], true, &[]), Err(Denied::NoCertificate));

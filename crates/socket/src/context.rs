@@ -189,7 +189,9 @@ impl VerifierCache {
             input = input.host(h);
         }
         let (report, path) = verifier.verify_keep(&input);
-        self.remember(chain, host, purpose, path);
+        if report.is_ok() {
+            self.remember(chain, host, purpose, path);
+        }
         Ok(report.errors)
     }
 }
@@ -335,6 +337,32 @@ impl TlsContext {
             offer: mode != PeerVerifyMode::VerifyNone,
             mandatory: mode == PeerVerifyMode::VerifyPeer,
         })
+    }
+
+    /// The errors, now, of the chain a peer presented (`server_side`: the peer is a client):
+    /// its verified path re-checked against the current CRLs and clock, as for a resumed
+    /// session. For closing established connections whose peer — or one of its CAs — was
+    /// revoked after it connected. Errors of a chain that never verified are returned again.
+    pub fn recheck_peer(
+        &self,
+        server_side: bool,
+        host: Option<&str>,
+        chain: &[CertificateDer<'static>],
+    ) -> Vec<mtls_verify::SslError> {
+        let purpose = if server_side {
+            Purpose::ClientAuth
+        } else {
+            Purpose::ServerAuth
+        };
+        let host = self.config.verify_name.as_deref().or(host);
+        self.verifiers
+            .recheck(chain, host, purpose, UnixTime::now())
+            .unwrap_or_else(|e| {
+                vec![mtls_verify::SslError::new(
+                    mtls_verify::ErrorKind::UnspecifiedError,
+                    e.to_string(),
+                )]
+            })
     }
 
     /// The outcome of a resumed handshake, in which rustls did not ask our verifier: the

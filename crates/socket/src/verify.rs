@@ -110,6 +110,7 @@ impl PeerVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
+        let mut kept = None;
         let errors = if self.mode == PeerVerifyMode::VerifyNone {
             Vec::new()
         } else {
@@ -125,19 +126,27 @@ impl PeerVerifier {
                 input = input.host(h);
             }
             let (report, path) = verifier.verify_keep(&input);
-            // Kept for a resumption of this session, which rustls completes without asking us.
-            let mut chain = Vec::with_capacity(1 + intermediates.len());
-            chain.push(end_entity.clone());
-            chain.extend(intermediates.iter().cloned());
-            self.verifiers
-                .remember(&chain, self.host.as_deref(), self.purpose, path);
+            kept = Some(path);
             report.errors
         };
+        // Kept for a resumption of this session, which rustls completes without asking us —
+        // only when the chain verified, so a stream of bad peers cannot fill the cache.
+        let remember = |o: &Outcome| {
+            if let Some(path) = kept.clone().filter(|_| o.verified) {
+                let mut chain = Vec::with_capacity(1 + intermediates.len());
+                chain.push(end_entity.clone().into_owned());
+                chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+                self.verifiers
+                    .remember(&chain, self.host.as_deref(), self.purpose, path);
+            }
+        };
         match &self.scope {
-            Scope::Fixed(ignore, slot) => self.decide(errors, ignore, Some(slot)),
+            Scope::Fixed(ignore, slot) => self.decide(errors, ignore, Some(slot), &remember),
             Scope::TaskLocal => HANDSHAKE
-                .try_with(|(ignore, slot)| self.decide(errors.clone(), ignore, Some(slot)))
-                .unwrap_or_else(|_| self.decide(errors, &IgnorePolicy::Nothing, None)),
+                .try_with(|(ignore, slot)| {
+                    self.decide(errors.clone(), ignore, Some(slot), &remember)
+                })
+                .unwrap_or_else(|_| self.decide(errors, &IgnorePolicy::Nothing, None, &remember)),
         }
     }
 
@@ -180,8 +189,10 @@ impl PeerVerifier {
         errors: Vec<SslError>,
         ignore: &IgnorePolicy,
         slot: Option<&OutcomeSlot>,
+        remember: &dyn Fn(&Outcome),
     ) -> Result<(), rustls::Error> {
         let outcome = self.judge(errors, ignore);
+        remember(&outcome);
         let accepted = outcome.accepted;
         let first = outcome
             .errors

@@ -17,16 +17,21 @@ pub(crate) const MAX_STEPS: usize = 2_000;
 /// what bounds the work when many paths exist.
 pub(crate) const MAX_PATHS: usize = 128;
 
-/// Signature verifications, of certificates and of CRLs together. rustls-webpki allows 100
-/// (taken from the remedy for Go's CVE-2018-16875); mtls tries every candidate issuer's key to
-/// rank candidates and checks CRL signatures too, so it allows twice that. An ECDSA P-256 check
-/// costs about 40 µs here: 200 checks bound a hostile chain's signature work near 10 ms.
+/// Signature verifications, of certificates and of CRLs together, in units of one P-256
+/// verification (slower keys count for more, see `sig::verify_cost`). rustls-webpki allows 100
+/// checks (taken from the remedy for Go's CVE-2018-16875); mtls tries every candidate issuer's
+/// key to rank candidates and checks CRL signatures too, so it allows twice that. A P-256 check
+/// costs about 50 µs here: 200 units bound a hostile chain's signature work near 10 ms, whatever
+/// keys it uses.
 pub(crate) const MAX_SIGNATURES: usize = 200;
 
-/// Bytes of CRL hashed for CRL signature checks. A CRL's signature check hashes its whole
-/// body, so a 200k-entry CRL costs milliseconds per check, far more than a certificate's. 64 MiB
-/// is two checks of a 1M-entry CRL (≈ 30 MB each), about 40 ms of SHA-256.
-pub(crate) const MAX_CRL_BYTES: usize = 64 << 20;
+/// Bytes of CRL hashed for CRL signature checks in one verification. A CRL's signature check
+/// hashes its whole body (50 MB for a million entries), so it is costly, but only keys of CAs
+/// on an anchored path whose signatures all verify are ever tried (never a key the peer chose),
+/// results are kept across handshakes and reloads, and a reloader checks new CRLs before
+/// publishing them. This bound (1 GiB, 8 CAs deep of 128 MB CRLs) only stops a runaway; it
+/// must not refuse a legitimate large CRL.
+pub(crate) const MAX_CRL_BYTES: usize = 1 << 30;
 
 /// Name-constraint comparisons, as rustls-webpki (taken from Go crypto/x509's default).
 pub(crate) const MAX_NC_COMPARISONS: usize = 250_000;
@@ -143,9 +148,10 @@ impl Budget {
         self.in_time()
     }
 
-    /// One certificate signature check.
-    pub fn consume_signature(&mut self) -> Result<(), Exceeded> {
-        if !Self::take(&mut self.signatures, 1) {
+    /// One certificate signature check costing `cost` P-256 verifications (see
+    /// `sig::verify_cost`: the peer chooses the keys, so a slow key counts for more).
+    pub fn consume_signature(&mut self, cost: usize) -> Result<(), Exceeded> {
+        if !Self::take(&mut self.signatures, cost) {
             return self.refuse(Exceeded::Signatures);
         }
         self.in_time()
@@ -175,10 +181,10 @@ mod tests {
     #[test]
     fn each_limit_refuses_once_spent_and_is_remembered() {
         let mut b = Budget::default();
-        for _ in 0..MAX_SIGNATURES {
-            b.consume_signature().unwrap();
+        for _ in 0..MAX_SIGNATURES / 8 {
+            b.consume_signature(8).unwrap();
         }
-        assert_eq!(b.consume_signature(), Err(Exceeded::Signatures));
+        assert_eq!(b.consume_signature(1), Err(Exceeded::Signatures));
         assert_eq!(b.exceeded, Some(Exceeded::Signatures));
 
         let mut b = Budget::default();

@@ -109,10 +109,11 @@ pub(crate) fn evaluate(ctx: &mut Ctx<'_>, path: &[usize], end: End) -> Vec<SslEr
 }
 
 /// Re-checks a path that verified earlier, for the time-dependent rules only: validity at
-/// `ctx.time` and revocation against the CRLs the verifier holds now.
-pub(crate) fn recheck(ctx: &mut Ctx<'_>, path: &[usize]) -> Vec<SslError> {
+/// `ctx.time` and revocation against the CRLs the verifier holds now (only when the path's
+/// signatures all verified, as in [`evaluate`]).
+pub(crate) fn recheck(ctx: &mut Ctx<'_>, path: &[usize], signatures_ok: bool) -> Vec<SslError> {
     let mut errors = Vec::new();
-    let revocation = ctx.v.effective_revocation();
+    let revocation = ctx.v.effective_revocation().filter(|_| signatures_ok);
     for (i, &ci) in path.iter().enumerate() {
         let mut sink = Sink {
             errors: &mut errors,

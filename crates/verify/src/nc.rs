@@ -245,21 +245,26 @@ fn within(name: &GenName, base: &GenName, which: Subtrees) -> Option<bool> {
             Some(dns_within(n, b, which))
         }
         (GenName::Ip(n), GenName::Ip(b)) => {
-            let (n, b) = (unmap_address(n), unmap_subtree(b));
-            if !matches!(n.len(), 4 | 16) || b.len() != n.len() * 2 {
-                return if matches!(n.len(), 4 | 16) {
-                    Some(false)
-                } else {
-                    fail_closed
-                };
+            if !matches!(n.len(), 4 | 16) {
+                return fail_closed;
             }
-            let (addr, mask) = b.split_at(n.len());
-            Some(
-                n.iter()
-                    .zip(addr)
-                    .zip(mask)
-                    .all(|((x, a), m)| x & m == a & m),
-            )
+            // An IPv4-mapped address is both an IPv6 address and the IPv4 host it reaches:
+            // it is within a subtree if either form is (so excluded;IP:10.0.0.0/8 and
+            // excluded;IP:::/0 both exclude ::ffff:10.0.0.1).
+            let names = [n.as_slice(), unmap_address(n)];
+            let subtree = unmap_subtree(b);
+            let subtrees = [b.as_slice(), subtree.as_ref()];
+            Some(names.iter().any(|n| {
+                subtrees.iter().any(|b| {
+                    b.len() == n.len() * 2 && {
+                        let (addr, mask) = b.split_at(n.len());
+                        n.iter()
+                            .zip(addr)
+                            .zip(mask)
+                            .all(|((x, a), m)| x & m == a & m)
+                    }
+                })
+            }))
         }
         (GenName::Email(n), GenName::Email(b)) => {
             let Some((local, host)) = split_mailbox(n) else {
@@ -467,6 +472,10 @@ mod tests {
             1
         );
         assert_eq!(violations(GenName::Ip(vec![11, 1, 2, 3]), &excluded6), 0);
+        // An IPv6 subtree still covers the mapped address in its IPv6 form.
+        let all6 = vec![0u8; 32];
+        let no_ipv6 = nc(vec![], vec![GenName::Ip(all6)]);
+        assert_eq!(violations(GenName::Ip(mapped([10, 0, 0, 1])), &no_ipv6), 1);
         // Other IPv6 addresses are left alone.
         let mut v6 = vec![0x20, 0x01, 0x0d, 0xb8];
         v6.extend([0; 12]);

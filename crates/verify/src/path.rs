@@ -22,6 +22,9 @@ use crate::report::{CertInfo, Report};
 use crate::sig::{self, SigError};
 use crate::verifier::{Verifier, VerifyInput};
 
+/// Up to this many candidate issuers of one certificate are ranked by trying their signatures.
+const MAX_RANKED_BY_SIGNATURE: usize = 8;
+
 /// Hard limit on the path length, whatever max_depth says.
 const MAX_PATH_LEN: usize = 64;
 
@@ -64,7 +67,8 @@ impl Ctx<'_> {
         if let Some(r) = self.sig_cache.get(&(child, issuer)) {
             return r.clone();
         }
-        let r = match self.budget.consume_signature() {
+        let cost = sig::verify_cost(&self.certs[issuer].spki);
+        let r = match self.budget.consume_signature(cost) {
             Err(e) => Err(SigError::Algorithm(format!("not checked: {e}"))),
             Ok(()) => {
                 let (c, i) = (self.certs[child], self.certs[issuer]);
@@ -154,11 +158,16 @@ impl Search<'_, '_> {
             })
             .collect();
         if cands.len() > 1 {
+            // With a few candidates, those whose signature verifies go first. With many (a
+            // peer sending a crowd of CAs named like the real one), ranking by signature would
+            // spend the signature budget on the crowd: rank by key identifier and anchors
+            // first, as rustls-webpki does, and check signatures only along the search.
+            let by_signature = cands.len() <= MAX_RANKED_BY_SIGNATURE;
             let mut keyed: Vec<(bool, bool, bool, usize)> = Vec::with_capacity(cands.len());
             for &c in &cands {
                 let cc = self.ctx.certs[c];
                 let aki_mismatch = matches!((&head.aki, &cc.ski), (Some(a), Some(s)) if a != s);
-                let bad_sig = self.ctx.signature(head_i, c).is_err();
+                let bad_sig = by_signature && self.ctx.signature(head_i, c).is_err();
                 keyed.push((bad_sig, aki_mismatch, !self.ctx.is_anchor(c), c));
             }
             keyed.sort();
@@ -206,6 +215,9 @@ pub struct VerifiedPath {
     /// End entity first; the trust anchor last when `anchored`.
     certs: Arc<Vec<Cert>>,
     anchored: bool,
+    /// Every signature of the path verified (revocation is re-checked only then: a CRL is
+    /// trusted through the issuer keys of the path).
+    signatures_ok: bool,
     /// The errors of the verification that made it.
     errors: Vec<SslError>,
 }
@@ -229,6 +241,7 @@ impl VerifiedPath {
         VerifiedPath {
             certs: Arc::new(leaf.into_iter().collect()),
             anchored: false,
+            signatures_ok: false,
             errors,
         }
     }
@@ -323,9 +336,10 @@ pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> (Report, Verified
         };
         return (report, VerifiedPath::failed(errors, Some(leaf)));
     };
-    if let Some(e) = exceeded
-        && !best.errors.is_empty()
-    {
+    // Running out of work is always an error, even on a path that otherwise passed: a check
+    // (a CRL's signature, a name constraint) may have been skipped, and a soft-fail revocation
+    // mode would otherwise let an unchecked status through.
+    if let Some(e) = exceeded {
         best.errors.push(SslError::new(
             ErrorKind::VerificationBudgetExceeded,
             format!("stopped after {e}; the errors are those of the best path found"),
@@ -340,9 +354,16 @@ pub(crate) fn verify(v: &Verifier, input: &VerifyInput<'_>) -> (Report, Verified
         trusted: best.end == End::Anchored,
         errors: best.errors.clone(),
     };
+    let signatures_ok = !best.errors.iter().any(|e| {
+        matches!(
+            e.kind,
+            ErrorKind::CertificateSignatureFailed | ErrorKind::UnableToDecodeIssuerPublicKey
+        )
+    });
     let kept = VerifiedPath {
         certs: Arc::new(best.path.iter().map(|&i| ctx.certs[i].clone()).collect()),
         anchored: best.end == End::Anchored,
+        signatures_ok,
         errors: best.errors,
     };
     (report, kept)
@@ -377,6 +398,6 @@ pub(crate) fn recheck(v: &Verifier, path: &VerifiedPath, time: UnixTime) -> Vec<
             "the path's trust anchor is no longer among the trusted CA certificates",
         ));
     }
-    errors.extend(checks::recheck(&mut ctx, &indices));
+    errors.extend(checks::recheck(&mut ctx, &indices, path.signatures_ok));
     errors
 }

@@ -622,10 +622,16 @@ fn same_name_intermediates_against_a_large_crl_are_cheap() {
     rt.block_on(abuse::present_chain("normal", &target, c1))
         .expect("normal");
 
-    let rounds = 3;
+    // P-256 fakes, and P-521 ones (each signature check about 8 times dearer).
+    let algs = [
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        &rcgen::PKCS_ECDSA_P521_SHA512,
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+    ];
+    let rounds = algs.len() as u32;
     let before = cpu_seconds(pid);
-    for _ in 0..rounds {
-        let chain = abuse::same_name_chain(&env.path("ca/ca.crt"), 120).expect("chain");
+    for alg in algs {
+        let chain = abuse::same_name_chain_with(&env.path("ca/ca.crt"), 120, alg).expect("chain");
         let mark = srv.proc.mark();
         let v = rt
             .block_on(abuse::present_chain("same-name", &target, chain))
@@ -652,5 +658,37 @@ fn same_name_intermediates_against_a_large_crl_are_cheap() {
         srv.proc.text().contains("CertificateSignatureFailed"),
         "{}",
         srv.proc.dump()
+    );
+}
+
+/// A revoked client that adds 120 CA certificates named like the real CA cannot spend the
+/// verification budget to skip its revocation check, even where an unknown revocation status
+/// is accepted (`--crl-soft-fail`): it is refused.
+#[test]
+fn a_revoked_client_cannot_exhaust_the_budget_to_skip_revocation() {
+    let env = Env::new();
+    pki(&env);
+    revoke(&env, "rev");
+    let srv = serve(&env, &["--crl", "ca/crl.pem", "--crl-soft-fail"]);
+    let target = Target::new(srv.addr.parse::<SocketAddr>().expect("address"));
+    let junk = abuse::same_name_chain(&env.path("ca/ca.crt"), 120).expect("chain");
+    let chain = abuse::real_leaf_with(
+        &env.path("out/rev.crt"),
+        &env.path("out/rev.key"),
+        &junk.chain[1..],
+    )
+    .expect("rev");
+    let mark = srv.proc.mark();
+    let v = runtime()
+        .block_on(abuse::present_chain("revoked-with-junk", &target, chain))
+        .expect("attack");
+    assert!(
+        !v["outcome"].as_str().unwrap_or("").starts_with("served"),
+        "{v}"
+    );
+    let l = wait_conn_line(&srv, mark, ports(&v)[0], "] handshake with");
+    assert!(
+        l.contains("CertificateRevoked") || l.contains("VerificationBudgetExceeded"),
+        "{l}"
     );
 }

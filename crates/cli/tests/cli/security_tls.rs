@@ -42,14 +42,17 @@ fn serve_refuses_a_client_under_a_revoked_intermediate() {
     let crls = ["--crl", "ca/crl.pem", "--crl", "inter/crl.pem"];
     let chain = ["-cert_chain", "out/ic.chain.pem"];
 
-    // Before the revocation, the client is served.
+    // Before the revocation, the client is served; when the intermediate is revoked and the
+    // CRL reloaded, its live connection is closed naming the CA.
     let srv = serve(&env, &crls);
     let c = s_client(&env, &srv.addr, Some("ic"), &chain);
     c.wait_for("hello I am server 1");
-    drop(c);
-
     env.ok(&["ca", "revoke", "--dir", "ca", "inter/ca.crt"]);
     env.ok(&["ca", "crl", "--dir", "ca"]);
+    srv.proc.wait_for("CRL reloaded");
+    let closed = srv.proc.wait_for("[conn 1 ic] closed: its CA");
+    assert!(closed.contains("XXX Intermediate CA"), "{closed}");
+    drop(c);
     let v = env
         .mtls(&[
             "verify",

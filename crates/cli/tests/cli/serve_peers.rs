@@ -220,6 +220,25 @@ fn allow_cn_and_allow_san() {
     let _no = s_client(&env, &srv.addr, Some("client2"), &[]);
     srv.proc
         .wait_for("[conn 2 client2] closing: no SAN of [] matches --allow-san");
+
+    // Both kinds: the CN and a SAN must each match (client1 has the CN but no SAN).
+    let srv = serve(
+        &env,
+        &[
+            "--allow-cn",
+            "client1",
+            "--allow-cn",
+            "sanok",
+            "--allow-san",
+            "DNS:*.good.example",
+        ],
+    );
+    let ok = s_client(&env, &srv.addr, Some("sanok"), &[]);
+    ok.wait_for("hello I am server 1");
+    let _no = s_client(&env, &srv.addr, Some("client1"), &[]);
+    srv.proc.wait_for(
+        "[conn 2 client1] closing: CN \"client1\" must match an --allow-cn and a SAN of [] an --allow-san",
+    );
 }
 
 #[test]

@@ -133,41 +133,21 @@ impl CertificateAuthority {
             .ok_or_else(|| Error::invalid("CA key", "not unlocked (internal error)"))?;
         let issuer = Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), key.key_pair())
             .map_err(|e| Error::crypto("loading ca.crt as issuer", e))?;
-        let mut out = Vec::with_capacity(prepared.len());
-        let mut done = 0;
+        // Everything is signed and checked before anything is recorded: a request that fails
+        // (a name outside the chain's constraints) fails the whole call.
         for chunk in prepared.chunks_mut(BATCH) {
             sign_parallel(chunk, &issuer)?;
-            // Names are checked on the signed certificate, exactly as a verifier will see it,
-            // before anything is recorded.
+            // Names are checked on the signed certificate, exactly as a verifier will see it.
             if limits.has_name_constraints() {
                 for p in chunk.iter() {
                     limits.check_names(&p.issued.what, &p.issued.der)?;
                 }
             }
-            let mut records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
-            // A duplicate serial (astronomically unlikely with 126 random bits) is re-drawn.
-            let mut attempts = 0;
-            loop {
-                match self.store.insert(&records) {
-                    Ok(()) => break,
-                    Err(e @ Error::Invalid { .. }) if attempts < 3 => {
-                        attempts += 1;
-                        let mut redo = false;
-                        for p in chunk.iter_mut() {
-                            if self.store.contains(&p.record.serial)? {
-                                p.params.serial_number = None;
-                                redo = true;
-                            }
-                        }
-                        if !redo {
-                            return Err(e);
-                        }
-                        sign_parallel(chunk, &issuer)?;
-                        records = chunk.iter().map(|p| p.record.clone()).collect();
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+        }
+        let mut out = Vec::with_capacity(prepared.len());
+        let mut done = 0;
+        for chunk in prepared.chunks_mut(BATCH) {
+            record_chunk(self.store.as_mut(), chunk, &issuer)?;
             done += chunk.len();
             progress(done);
             out.extend(chunk.iter().map(|p| p.issued.clone()));
@@ -206,6 +186,32 @@ impl CertificateAuthority {
             .ok_or_else(|| Error::invalid(name, "nothing was issued"))?;
         Ok((key, issued))
     }
+}
+
+/// Records one chunk of signed certificates in one transaction. A serial already in the store
+/// (astronomically unlikely with 126 random bits) is drawn again and re-signed.
+fn record_chunk(
+    store: &mut dyn crate::store::Store,
+    chunk: &mut [Prepared],
+    issuer: &Issuer<'_, &rcgen::KeyPair>,
+) -> Result<()> {
+    for _ in 0..3 {
+        let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
+        match store.insert(&records) {
+            Ok(()) => return Ok(()),
+            Err(Error::DuplicateSerial { .. }) => {
+                for p in chunk.iter_mut() {
+                    if store.contains(&p.record.serial)? {
+                        p.params.serial_number = None;
+                    }
+                }
+                sign_parallel(chunk, issuer)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
+    store.insert(&records)
 }
 
 /// Signs every prepared certificate lacking a serial or a DER, on all cores.

@@ -402,11 +402,26 @@ fn openssl_cnf(ca: &CertificateAuthority) -> String {
         ca.config().ca.crl_days
     );
     let profiles = &ca.config().profiles;
-    if let Some(client) = profiles.get("client") {
-        s.push_str(&extension_section("usr_cert", client));
-    }
+    // usr_cert is always written (x509_extensions names it): the client profile, or the
+    // built-in one if ca.toml redefined the profiles without it.
+    let builtin = crate::profile::Profile::builtin();
+    let client = profiles
+        .get("client")
+        .or_else(|| builtin.get("client"))
+        .cloned()
+        .unwrap_or_else(|| crate::profile::Profile::root(397));
+    s.push_str(&extension_section("usr_cert", &client));
+    let mut used = std::collections::HashSet::new();
     for (name, p) in profiles {
-        s.push_str(&extension_section(&section_name(name), p));
+        // `a-b` and `a_b` would share a section name: the second gets a number.
+        let mut section = section_name(name);
+        let mut n = 2;
+        while !used.insert(section.clone()) {
+            section = format!("{}_{n}", section_name(name));
+            n += 1;
+        }
+        s.push_str(&format!("# profile {name}\n"));
+        s.push_str(&extension_section(&section, p));
     }
     s.push_str("[ policy_mtls ]\n");
     for (a, r) in &ca.config().policy.fields {

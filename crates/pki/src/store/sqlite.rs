@@ -191,10 +191,9 @@ impl Store for SqliteStore {
                     Err(rusqlite::Error::SqliteFailure(f, _))
                         if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                     {
-                        return Err(Error::invalid(
-                            format!("serial {}", r.serial),
-                            "is already in the store (duplicate serial); nothing was recorded",
-                        ));
+                        return Err(Error::DuplicateSerial {
+                            serial: r.serial.hex(),
+                        });
                     }
                     Err(e) => return Err(db_err(&path, e)),
                 }

@@ -160,6 +160,9 @@ pub async fn session(
     } else {
         sock.connect_to_host_encrypted(&host, port).await
     };
+    // The handshake's events are printed once; then the channel is closed, or every later read
+    // would queue a ReadyRead in it without end.
+    sock.stop_events();
     while let Ok(e) = events.try_recv() {
         match e {
             Event::StateChanged(s) => status(format!("state {s:?}")),

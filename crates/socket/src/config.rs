@@ -100,7 +100,7 @@ impl Default for SslConfiguration {
             crls: CrlHandle::default(),
             revocation_failure: RevocationFailure::Hard,
             verify_mode: PeerVerifyMode::AutoVerifyPeer,
-            verify_depth: mtls_verify::DEFAULT_MAX_DEPTH,
+            verify_depth: mtls_verify::DEFAULT_MAX_DEPTH + 2,
             strict: false,
             verify_name: None,
             min_version: TlsVersion::Tls12,
@@ -290,10 +290,23 @@ impl SslConfiguration {
         self.verify_mode
     }
 
-    /// The longest chain accepted (certificates, leaf and anchor included).
+    /// The longest chain accepted, in certificates, the peer's own and the trust anchor
+    /// included (QSslSocket's peerVerifyDepth): 2 accepts a certificate issued directly by a
+    /// trusted CA, 3 one intermediate more, 1 only a peer certificate that is itself trusted.
+    /// 0 means no limit beyond the verifier's own ([`mtls_verify::DEFAULT_MAX_DEPTH`]
+    /// intermediates). Longer chains fail with `ChainTooLong`.
     pub fn set_peer_verify_depth(&mut self, depth: usize) -> &mut Self {
-        self.verify_depth = depth.max(1);
+        self.verify_depth = if depth == 0 {
+            mtls_verify::DEFAULT_MAX_DEPTH + 2
+        } else {
+            depth
+        };
         self
+    }
+
+    /// The longest chain accepted (see [`set_peer_verify_depth`](Self::set_peer_verify_depth)).
+    pub fn peer_verify_depth(&self) -> usize {
+        self.verify_depth
     }
 
     /// Also enforces the RFC 5280 profile rules for certificate and CRL issuers that OpenSSL

@@ -74,7 +74,9 @@ impl Settings {
             .map_err(|e| Error::config("CA certificates", e.to_string()))?
             .shared_crls(crls.iter().cloned())
             .revocation(mode)
-            .max_depth(self.depth)
+            // `depth` counts certificates, the end entity and the anchor included; the verifier
+            // counts intermediates.
+            .max_depth(self.depth.saturating_sub(2))
             .strict(self.strict);
         if let Some(p) = previous {
             v = v.share_crl_signatures(p.crl_signatures());
@@ -132,6 +134,29 @@ impl VerifierCache {
             .flat_map(|p| p.issuers())
             .filter(|c| seen.insert(c.clone()))
             .collect()
+    }
+
+    /// `ChainTooLong` when the chosen path has more certificates than the configured depth
+    /// (which the verifier's intermediate count cannot say for a depth of 1).
+    pub(crate) fn depth_error(
+        &self,
+        path: &[mtls_verify::CertInfo],
+    ) -> Option<mtls_verify::SslError> {
+        let max = self.settings.depth;
+        (path.len() > max).then(|| {
+            let mut e = mtls_verify::SslError::new(
+                mtls_verify::ErrorKind::ChainTooLong,
+                format!(
+                    "the chain has {} certificates, more than the peer verify depth of {max}",
+                    path.len()
+                ),
+            );
+            if let Some(top) = path.last() {
+                e.cert_index = Some(path.len() - 1);
+                e.certificate = Some(top.clone());
+            }
+            e
+        })
     }
 
     /// The verifier for the CRLs in force now.

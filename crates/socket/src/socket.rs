@@ -190,10 +190,14 @@ impl SslSocket {
         let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((target, port)).await {
             Ok(a) => a.collect(),
             Err(e) => {
+                // The resolver's own error (e.g. "failed to lookup address information: Name or
+                // service not known") goes both to the event and to the caller.
+                let kind = e.kind();
+                let text = e.to_string();
                 self.fail(format!("host lookup of {host}"), e);
                 return Err(Error::io(
                     format!("host lookup of {host}"),
-                    std::io::Error::other("not found"),
+                    std::io::Error::new(kind, text),
                 ));
             }
         };

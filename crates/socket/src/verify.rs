@@ -127,7 +127,9 @@ impl PeerVerifier {
             }
             let (report, path) = verifier.verify_keep(&input);
             kept = Some(path);
-            report.errors
+            let mut errors = report.errors;
+            errors.extend(self.verifiers.depth_error(&report.path));
+            errors
         };
         // Kept for a resumption of this session, which rustls completes without asking us —
         // only when the chain verified, so a stream of bad peers cannot fill the cache.

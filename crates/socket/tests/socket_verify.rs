@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
-use mtls_socket::{Error, ErrorKind, Event, IgnoreRule, PeerVerifyMode, SslSocket};
+use mtls_socket::{
+    Error, ErrorKind, Event, IgnoreRule, PeerVerifyMode, SslConfiguration, SslSocket,
+};
 use tokio::io::AsyncReadExt;
 
 fn kinds(errors: &[mtls_socket::SslError]) -> Vec<ErrorKind> {
@@ -355,6 +357,43 @@ fn crl_swap_and_reload_affect_the_next_handshake() {
         let (mut c, _) = client(p.client_config());
         connect(&mut c, srv.port).await.expect("previous CRLs kept");
         srv.next().await.0.expect("accepted");
+    });
+}
+
+/// The peer verify depth counts certificates, the peer's and the trust anchor included, as
+/// QSslSocket's does: at 2 a client issued by the CA passes and one under an intermediate fails
+/// with ChainTooLong; at 1 only a directly trusted certificate would pass; at 3 both pass.
+#[test]
+fn peer_verify_depth_counts_leaf_and_anchor() {
+    run(async {
+        let p = pki();
+        let inter = intermediate("Depth Intermediate", &p.ca);
+        let deep = leaf("deep", &[], Use::Client, &inter);
+        let deep_cfg = || {
+            let mut c = SslConfiguration::new();
+            c.set_local_certificate(vec![deep.der.clone(), inter.der.clone()], deep.key_der())
+                .expect("deep chain");
+            c.set_ca_certificates(vec![p.ca.der.clone()]);
+            c.set_handshake_timeout(WAIT);
+            c
+        };
+        for (depth, direct_ok, deep_ok) in [(1, false, false), (2, true, false), (3, true, true)] {
+            let mut cfg = p.server_config();
+            cfg.set_peer_verify_depth(depth);
+            let mut srv = TestServer::start(cfg).await;
+            for (client_cfg, ok) in [(p.client_config(), direct_ok), (deep_cfg(), deep_ok)] {
+                let (mut c, _) = client(client_cfg);
+                let _ = connect(&mut c, srv.port).await;
+                let (r, s) = srv.next().await;
+                assert_eq!(r.is_ok(), ok, "depth {depth}: {r:?}");
+                if !ok {
+                    assert!(
+                        kinds(s.ssl_errors()).contains(&ErrorKind::ChainTooLong),
+                        "depth {depth}"
+                    );
+                }
+            }
+        }
     });
 }
 

@@ -13,6 +13,7 @@ mod connect_peers;
 mod crash_safety;
 mod demo;
 mod flag_sweep;
+mod hardening;
 mod key_hygiene;
 mod keys_csr;
 mod openssl_import;

@@ -125,6 +125,28 @@ pub fn root(cn: &str) -> Node {
     }
 }
 
+/// An intermediate CA issued by `issuer`.
+pub fn intermediate(cn: &str, issuer: &Node) -> Node {
+    let mut p = base(
+        cn,
+        now() - time::Duration::days(1),
+        now() + time::Duration::days(300),
+    );
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate().expect("key");
+    let der = p
+        .signed_by(&key, &issuer.issuer())
+        .expect("sign")
+        .der()
+        .clone();
+    Node {
+        params: p,
+        key,
+        der,
+    }
+}
+
 /// What a leaf is for.
 #[derive(Clone, Copy)]
 pub enum Use {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use pkcs8::der::Encode;
 use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -216,93 +216,34 @@ impl PrivateKey {
 
     /// True when the PEM or DER key in `data` is encrypted (so a passphrase is needed).
     pub fn is_encrypted(data: &[u8]) -> bool {
-        match pemutil::blocks(data, "key", "private key") {
-            Ok(blocks) => blocks.iter().any(|b| {
-                b.label == "ENCRYPTED PRIVATE KEY"
-                    || b.headers.iter().any(|(k, _)| k == "DEK-Info")
-                    || (b.label.is_empty()
-                        && pkcs8::EncryptedPrivateKeyInfoRef::try_from(b.der.as_slice()).is_ok())
-            }),
-            Err(_) => false,
-        }
+        mtls_keys::is_encrypted(data)
     }
 
-    /// Decodes a private key from PEM or DER in any of the formats openssl writes.
+    /// Decodes a private key from PEM or DER in any of the formats openssl writes (see
+    /// [`mtls_keys::decode`]).
     ///
     /// `what` names the source in errors. An encrypted key without a passphrase gives
     /// [`Error::PassphraseRequired`]; a wrong passphrase gives [`Error::WrongPassphrase`].
     pub fn from_bytes(data: &[u8], passphrase: Option<&[u8]>, what: &str) -> Result<Self> {
-        let blocks = pemutil::blocks(data, what, "private key")?;
-        let block = blocks
-            .iter()
-            .find(|b| b.label.is_empty() || b.label.contains("PRIVATE KEY"))
-            .ok_or_else(|| {
-                Error::decode(
-                    what,
-                    "private key",
-                    format!(
-                        "no PRIVATE KEY block (found {})",
-                        blocks
-                            .iter()
-                            .map(|b| b.label.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-        let need_pass = || Error::PassphraseRequired { what: what.into() };
-        let wrong = || Error::WrongPassphrase { what: what.into() };
-
-        // Legacy OpenSSL encryption: headers on a PKCS#1 / SEC1 block.
-        if let Some((_, dek)) = block.headers.iter().find(|(k, _)| k == "DEK-Info") {
-            let pass = passphrase.ok_or_else(need_pass)?;
-            let plain = crate::legacy::decrypt(what, dek, &block.der, pass)?;
-            let der = Zeroizing::new(match block.label.as_str() {
-                "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(plain.to_vec())),
-                "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(plain.to_vec())),
-                _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec())),
-            });
-            // A wrong passphrase can survive the padding check: a parse failure means the same.
-            return Self::from_der(&der, what).map_err(|_| wrong());
-        }
-
-        let encrypted = block.label == "ENCRYPTED PRIVATE KEY"
-            || (block.label.is_empty()
-                && pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.der.as_slice()).is_ok());
-        if encrypted {
-            let pass = passphrase.ok_or_else(need_pass)?;
-            let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.der.as_slice())
-                .map_err(|e| Error::decode(what, "encrypted private key", e))?;
-            check_kdf_cost(&enc.encryption_algorithm)
-                .map_err(|d| Error::decode(what, "encrypted private key", d))?;
-            let doc = enc.decrypt(pass).map_err(|e| match e {
-                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
-                | pkcs8::Error::Asn1(_) => wrong(),
-                other => Error::decode(
-                    what,
-                    "encrypted private key",
-                    format!(
-                        "{other}; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc` or `mtls key`"
-                    ),
-                ),
-            })?;
-            let der = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                doc.as_bytes().to_vec(),
-            )));
-            return Self::from_der(&der, what).map_err(|_| wrong());
-        }
-
-        // Each copy of the key's bytes is wiped when dropped (the block's, and this one).
-        let bytes = block.der.to_vec();
-        let der = Zeroizing::new(match block.label.as_str() {
-            "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(bytes)),
-            "EC PRIVATE KEY" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(bytes)),
-            "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes)),
-            _ => {
-                PrivateKeyDer::try_from(bytes).map_err(|e| Error::decode(what, "private key", e))?
+        let decoded = mtls_keys::decode(data, passphrase, what).map_err(|e| match e {
+            mtls_keys::KeyError::PassphraseRequired { what } => Error::PassphraseRequired { what },
+            mtls_keys::KeyError::WrongPassphrase { what } => Error::WrongPassphrase { what },
+            mtls_keys::KeyError::KdfTooCostly { what, detail } => {
+                Error::decode(what, "encrypted private key", detail)
             }
-        });
-        Self::from_der(&der, what)
+            mtls_keys::KeyError::Decode { what, detail } => {
+                Error::decode(what, "private key", detail)
+            }
+            other => Error::decode(what, "private key", other),
+        })?;
+        // A wrong passphrase can survive a legacy key's padding check: a parse failure of a
+        // decrypted key means the same.
+        Self::from_der(&decoded.der, what).map_err(|e| match e {
+            Error::Decode { .. } if decoded.encrypted => {
+                Error::WrongPassphrase { what: what.into() }
+            }
+            other => other,
+        })
     }
 
     fn from_der(der: &PrivateKeyDer<'_>, what: &str) -> Result<Self> {
@@ -351,55 +292,9 @@ impl PrivateKey {
 }
 
 /// AlgorithmIdentifier rsaEncryption, NULL.
-/// Most memory scrypt may ask for when decrypting a key (128·r·N bytes): 1 GiB. mtls writes
-/// keys with N = 2^17, r = 8 (128 MiB); `openssl pkcs8 -scrypt` with N = 2^14, r = 8.
-pub const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
-/// Most scrypt work (N·r·p) when decrypting a key: 16 times what mtls itself uses.
-pub const MAX_SCRYPT_WORK: u128 = 1 << 24;
-/// Most PBKDF2 iterations when decrypting a key (OpenSSL's default is 2048).
-pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+pub use mtls_keys::{MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY, MAX_SCRYPT_WORK, check_kdf_cost};
 
-/// Refuses key-derivation parameters that would take unbounded memory or time: the parameters
-/// come from the key file, and without a bound a 200-byte file can ask scrypt for terabytes (an
-/// allocation failure aborts the process) or PBKDF2 for 2^32 iterations (hours).
-pub fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
-    use pkcs8::pkcs5::pbes2::Kdf;
-    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
-        return Ok(());
-    };
-    match &params.kdf {
-        Kdf::Scrypt(p) => {
-            let (n, r, par) = (
-                u128::from(p.cost_parameter),
-                u128::from(p.block_size),
-                u128::from(p.parallelization),
-            );
-            // N must be a power of two above 1: pkcs5 0.8.1 computes log2(N) with an
-            // underflow for N = 0 (a panic; found by fuzzing).
-            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
-                return Err(format!(
-                    "its scrypt parameters (N={n}, r={r}, p={par}) are invalid (N must be a power of two above 1, r and p positive)"
-                ));
-            }
-            if 128 * r * n > MAX_SCRYPT_MEMORY || n * r * par > MAX_SCRYPT_WORK {
-                return Err(format!(
-                    "its scrypt parameters (N={n}, r={r}, p={par}) ask for more than {} MiB or {} units of work; re-encrypt it with `mtls key` or `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-                    MAX_SCRYPT_MEMORY >> 20,
-                    MAX_SCRYPT_WORK
-                ));
-            }
-        }
-        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => {
-            return Err(format!(
-                "its PBKDF2 iteration count {} is above {MAX_PBKDF2_ITERATIONS}; re-encrypt it with `mtls key` or `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-                p.iteration_count
-            ));
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
+/// AlgorithmIdentifier rsaEncryption, NULL.
 const RSA_ALG_ID: [u8; 15] = [
     0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
 ];

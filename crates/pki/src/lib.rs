@@ -12,7 +12,8 @@ pub mod error;
 pub mod fsutil;
 pub mod inspect;
 pub mod key;
-pub mod legacy;
+/// Legacy OpenSSL-encrypted PEM keys (in [`mtls_keys`], shared with the socket layer).
+pub use mtls_keys::legacy;
 pub mod name;
 pub mod openssl;
 pub mod pemutil;

@@ -78,7 +78,7 @@ impl FromStr for Serial {
         if digits.len() % 2 == 1 {
             digits.insert(0, '0');
         }
-        let bytes = crate::legacy::decode_hex(&digits).ok_or_else(bad)?;
+        let bytes = mtls_keys::legacy::decode_hex(&digits).ok_or_else(bad)?;
         Ok(Serial::from_bytes(&bytes))
     }
 }

@@ -443,92 +443,25 @@ fn normalise_suite(name: &str) -> String {
     n
 }
 
-/// Decodes a private key: PKCS#8 (plain or encrypted with `passphrase`), PKCS#1 or SEC1, PEM or DER.
+/// Decodes a private key (PEM or DER; PKCS#8 plain or encrypted with `passphrase`, PKCS#1,
+/// SEC1, legacy OpenSSL-encrypted PEM) with the loader the CA uses too ([`mtls_keys`]).
+///
+/// # Errors
+///
+/// [`Error::Key`] naming `what`: a passphrase is needed or wrong, the key derivation is too
+/// costly, or the data is not a private key.
 pub fn load_private_key(
     data: &[u8],
     passphrase: Option<&[u8]>,
     what: &str,
 ) -> Result<PrivateKeyDer<'static>> {
-    use rustls_pki_types::pem::PemObject;
-    let text = std::str::from_utf8(data).unwrap_or("");
-    if let Some(start) = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        let pem = &text[start..];
-        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
-            .map_err(|e| Error::config(what, format!("not a valid encrypted key: {e}")))?;
-        debug_assert_eq!(label, "ENCRYPTED PRIVATE KEY");
-        return decrypt(&der, passphrase, what);
-    }
-    if text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(Error::config(
-            what,
-            "legacy encrypted key (Proc-Type); convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEW",
-        ));
-    }
-    if text.contains("-----BEGIN") {
-        return PrivateKeyDer::from_pem_slice(data)
-            .map_err(|e| Error::config(what, format!("no usable private key: {e}")));
-    }
-    if pkcs8::EncryptedPrivateKeyInfoRef::try_from(data).is_ok() {
-        return decrypt(data, passphrase, what);
-    }
-    PrivateKeyDer::try_from(data.to_vec())
-        .map_err(|e| Error::config(what, format!("not a private key: {e}")))
-}
-
-fn decrypt(der: &[u8], passphrase: Option<&[u8]>, what: &str) -> Result<PrivateKeyDer<'static>> {
-    let pass = passphrase.ok_or_else(|| {
-        Error::config(
-            what,
-            "is encrypted: give its passphrase (--key-passphrase-file)",
-        )
-    })?;
-    let enc = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
-        .map_err(|e| Error::config(what, format!("not a valid encrypted key: {e}")))?;
-    check_kdf_cost(&enc.encryption_algorithm).map_err(|d| Error::config(what, d))?;
-    let doc = enc
-        .decrypt(pass)
-        .map_err(|_| Error::config(what, "wrong passphrase"))?;
-    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        doc.as_bytes().to_vec(),
-    )))
-}
-
-/// Refuses key-derivation parameters that would take unbounded memory or time (they come from
-/// the key file): scrypt over 1 GiB (128·r·N) or 2^24 work (N·r·p), PBKDF2 over 10^7
-/// iterations. The same bounds as mtls-pki's `key::check_kdf_cost`.
-fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
-    use pkcs8::pkcs5::pbes2::Kdf;
-    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
-        return Ok(());
-    };
-    match &params.kdf {
-        Kdf::Scrypt(p) => {
-            let (n, r, par) = (
-                u128::from(p.cost_parameter),
-                u128::from(p.block_size),
-                u128::from(p.parallelization),
-            );
-            // pkcs5 0.8.1 computes log2(N) with an underflow for N = 0 (a panic).
-            if n < 2 || !n.is_power_of_two() || r == 0 || par == 0 {
-                return Err(format!(
-                    "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are invalid"
-                ));
-            }
-            if 128 * r * n > 1 << 30 || n * r * par > 1 << 24 {
-                return Err(format!(
-                    "encrypted key: its scrypt parameters (N={n}, r={r}, p={par}) are too costly; re-encrypt it"
-                ));
-            }
-        }
-        Kdf::Pbkdf2(p) if p.iteration_count > 10_000_000 => {
-            return Err(format!(
-                "encrypted key: {} PBKDF2 iterations is too costly; re-encrypt it",
-                p.iteration_count
-            ));
-        }
-        _ => {}
-    }
-    Ok(())
+    let mut decoded = mtls_keys::decode(data, passphrase, what)?;
+    // rustls takes the key by value: move it out (no copy is left behind; the placeholder left
+    // in its place is wiped).
+    Ok(std::mem::replace(
+        &mut *decoded.der,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(Vec::new())),
+    ))
 }
 
 #[cfg(test)]

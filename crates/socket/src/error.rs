@@ -14,6 +14,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A private key could not be decoded (passphrase needed or wrong, not a key …).
+    #[error(transparent)]
+    Key(#[from] mtls_keys::KeyError),
     /// A configuration value is invalid.
     #[error("{what}: {detail}")]
     Config {

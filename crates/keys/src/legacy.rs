@@ -8,7 +8,9 @@ use aes::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::KeyError;
+
+type Result<T> = std::result::Result<T, KeyError>;
 
 /// Decrypts the body of a legacy encrypted PEM block, given its `DEK-Info` header value.
 ///
@@ -22,9 +24,9 @@ pub fn decrypt(
 ) -> Result<Zeroizing<Vec<u8>>> {
     let (alg, iv_hex) = dek_info
         .split_once(',')
-        .ok_or_else(|| Error::decode(what, "private key", "malformed DEK-Info header"))?;
+        .ok_or_else(|| KeyError::decode(what, "malformed DEK-Info header"))?;
     let iv = decode_hex(iv_hex.trim())
-        .ok_or_else(|| Error::decode(what, "private key", "DEK-Info IV is not hex"))?;
+        .ok_or_else(|| KeyError::decode(what, "DEK-Info IV is not hex"))?;
     let alg = alg.trim().to_ascii_uppercase();
     let (key_len, iv_len) = match alg.as_str() {
         "DES-EDE3-CBC" => (24, 8),
@@ -33,9 +35,8 @@ pub fn decrypt(
         "AES-192-CBC" => (24, 16),
         "AES-256-CBC" => (32, 16),
         other => {
-            return Err(Error::decode(
+            return Err(KeyError::decode(
                 what,
-                "private key",
                 format!(
                     "legacy encryption {other} is not supported; convert it with `openssl pkey -in KEY -aes256 -out NEW`"
                 ),
@@ -43,21 +44,13 @@ pub fn decrypt(
         }
     };
     if iv.len() != iv_len {
-        return Err(Error::decode(
-            what,
-            "private key",
-            "DEK-Info IV has the wrong length",
-        ));
+        return Err(KeyError::decode(what, "DEK-Info IV has the wrong length"));
     }
     if body.is_empty() || body.len() % iv_len != 0 {
-        return Err(Error::decode(
-            what,
-            "private key",
-            "encrypted body is truncated",
-        ));
+        return Err(KeyError::decode(what, "encrypted body is truncated"));
     }
     let key = bytes_to_key(passphrase, &iv[..8], key_len);
-    let wrong = || Error::WrongPassphrase { what: what.into() };
+    let wrong = || KeyError::WrongPassphrase { what: what.into() };
     let out = match alg.as_str() {
         "DES-EDE3-CBC" => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
             .map_err(|_| wrong())?
@@ -95,7 +88,7 @@ fn bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
 }
 
 /// Decodes an even-length hex string.
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }

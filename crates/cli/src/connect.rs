@@ -190,9 +190,10 @@ pub async fn session(
             // TLS 1.2 servers (OpenSSL) answer a missing client certificate with a bare
             // handshake_failure; say what it most likely means.
             let hint = match &e {
-                mtls_socket::Error::PeerRejected { reason, .. }
-                    if a.cert.is_none() && reason.contains("HandshakeFailure") =>
-                {
+                mtls_socket::Error::PeerRejected {
+                    alert: mtls_socket::AlertDescription::HandshakeFailure,
+                    ..
+                } if a.cert.is_none() => {
                     " — the server probably requires a client certificate: give --cert and --key"
                 }
                 _ => "",

@@ -26,6 +26,10 @@ fn remedy(e: &anyhow::Error) -> Option<&'static str> {
     Some(match pki {
         mtls_pki::Error::SanRequired { .. } => "give --san DNS:<host> or --san IP:<address>",
         mtls_pki::Error::DaysOutOfRange { .. } => "give a smaller --days",
+        mtls_pki::Error::CaExists { .. } => "give another --dir",
+        mtls_pki::Error::CaMissing { .. } => {
+            "create one with `mtls ca init --dir DIR`, or give --dir DIR / set MTLS_CA_DIR"
+        }
         _ => return None,
     })
 }

@@ -129,13 +129,13 @@ pub enum Error {
         detail: String,
     },
     /// `init` on a directory that already holds a CA.
-    #[error("{} already holds a CA (ca.crt or ca.db exists); refusing to overwrite it — choose another --dir", dir.display())]
+    #[error("{} already holds a CA (ca.crt or ca.db exists); refusing to overwrite it — choose another directory", dir.display())]
     CaExists {
         /// The CA directory.
         dir: PathBuf,
     },
     /// A directory that holds no CA.
-    #[error("{} holds no CA (no ca.toml/ca.crt); create one with `mtls ca init --dir {}` or set --dir / MTLS_CA_DIR", dir.display(), dir.display())]
+    #[error("{} holds no CA (no ca.toml/ca.crt)", dir.display())]
     CaMissing {
         /// The directory looked at.
         dir: PathBuf,
@@ -177,6 +177,15 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         detail: String,
+    },
+    /// The store's database failed (I/O, corruption, a lock held too long).
+    #[error("CA store {}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// The profile requires a subjectAltName, none was given, and the CN is not a hostname or
     /// IP address that could stand for one.

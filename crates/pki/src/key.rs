@@ -148,6 +148,25 @@ impl PrivateKey {
         crate::inspect::describe_spki(&self.public_key_der())
     }
 
+    /// The key's type. An RSA key gets the largest [`KeyType`] its modulus reaches (an RSA-2560
+    /// key is `Rsa2048`); every key mtls can load is one of them.
+    pub fn key_type(&self) -> KeyType {
+        let alg = self.pair.algorithm();
+        if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            KeyType::EcP384
+        } else if alg == &rcgen::PKCS_ED25519 {
+            KeyType::Ed25519
+        } else if let Some(bits) = self.rsa_bits() {
+            match bits {
+                4096.. => KeyType::Rsa4096,
+                3072.. => KeyType::Rsa3072,
+                _ => KeyType::Rsa2048,
+            }
+        } else {
+            KeyType::EcP256
+        }
+    }
+
     /// The RSA modulus size, or `None` for other key kinds.
     pub fn rsa_bits(&self) -> Option<usize> {
         crate::inspect::rsa_bits(&self.public_key_der())
@@ -373,6 +392,13 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_type_is_read_from_the_key() {
+        for kt in KeyType::ALL {
+            assert_eq!(PrivateKey::generate(kt).unwrap().key_type(), kt, "{kt}");
+        }
+    }
 
     #[test]
     fn round_trip_every_type_encrypted_and_plain() {

@@ -121,6 +121,13 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         })
 }
 
+/// The IANA name of a cipher suite (`TLS13_AES_128_GCM_SHA256`), from rustls' own table.
+pub(crate) fn suite_name(s: rustls::CipherSuite) -> String {
+    s.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{s:?}"))
+}
+
 /// aws-lc-rs with the cipher suites in our order of preference (see [`prefer_cheap_suites`]).
 pub(crate) fn provider() -> CryptoProvider {
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
@@ -136,7 +143,7 @@ pub(crate) fn provider() -> CryptoProvider {
 /// such a client without AES hardware gets AES-GCM unless `set_cipher_suites` says otherwise.
 pub(crate) fn prefer_cheap_suites(suites: &mut [rustls::SupportedCipherSuite], aes_hw: bool) {
     let rank = |s: &rustls::SupportedCipherSuite| {
-        let name = format!("{:?}", s.suite());
+        let name = suite_name(s.suite());
         let tls13 = if s.version().version == rustls::ProtocolVersion::TLSv1_3 {
             0
         } else {
@@ -186,7 +193,7 @@ impl SslConfiguration {
         passphrase: Option<&[u8]>,
     ) -> Result<&mut Self> {
         let certs = mtls_verify::load_certificates(&read(chain)?, &chain.display().to_string())
-            .map_err(|e| Error::config(chain.display().to_string(), e.to_string()))?;
+            .map_err(Error::Load)?;
         let key = load_private_key(&read(key)?, passphrase, &key.display().to_string())?;
         self.set_local_certificate(certs, key)
     }
@@ -219,7 +226,7 @@ impl SslConfiguration {
     /// Adds trusted CA certificates from a PEM or DER file.
     pub fn add_ca_certificates_file(&mut self, path: &Path) -> Result<&mut Self> {
         let certs = mtls_verify::load_certificates(&read(path)?, &path.display().to_string())
-            .map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+            .map_err(Error::Load)?;
         self.ca_certificates.extend(certs);
         Ok(self)
     }
@@ -354,14 +361,14 @@ impl SslConfiguration {
             let want = normalise_suite(name);
             let suite = all
                 .iter()
-                .find(|s| normalise_suite(&format!("{:?}", s.suite())) == want)
+                .find(|s| normalise_suite(&suite_name(s.suite())) == want)
                 .ok_or_else(|| {
                     Error::config(
                         format!("cipher suite {name:?}"),
                         format!(
                             "unknown; available: {}",
                             all.iter()
-                                .map(|s| format!("{:?}", s.suite()))
+                                .map(|s| suite_name(s.suite()))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
@@ -490,7 +497,7 @@ mod tests {
             prefer_cheap_suites(&mut suites, aes_hw);
             suites
                 .iter()
-                .map(|s| format!("{:?}", s.suite()))
+                .map(|s| suite_name(s.suite()))
                 .collect::<Vec<_>>()
         };
         let hw = names(true);

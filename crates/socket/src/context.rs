@@ -71,7 +71,7 @@ impl Settings {
             }
         };
         let mut v = Verifier::new(self.ca.clone())
-            .map_err(|e| Error::config("CA certificates", e.to_string()))?
+            .map_err(Error::Load)?
             .shared_crls(crls.iter().cloned())
             .revocation(mode)
             // `depth` counts certificates, the end entity and the anchor included; the verifier

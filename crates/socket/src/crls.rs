@@ -246,7 +246,7 @@ fn load_file(path: &Path, previous: Option<&FileCrls>, pause: &dyn Fn()) -> Resu
         return Ok(p.clone());
     }
     let crls = mtls_verify::load_crls_paced(&data, &path.display().to_string(), pause)
-        .map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+        .map_err(Error::Load)?;
     Ok(FileCrls {
         path: path.to_path_buf(),
         digest,

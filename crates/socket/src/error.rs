@@ -17,6 +17,9 @@ pub enum Error {
     /// A private key could not be decoded (passphrase needed or wrong, not a key …).
     #[error(transparent)]
     Key(#[from] mtls_keys::KeyError),
+    /// Certificates or CRLs could not be loaded (the error names the file and the object).
+    #[error(transparent)]
+    Load(#[from] mtls_verify::LoadError),
     /// A configuration value is invalid.
     #[error("{what}: {detail}")]
     Config {
@@ -36,6 +39,8 @@ pub enum Error {
     PeerRejected {
         /// What we were doing, with whom.
         context: String,
+        /// The alert the peer sent, for callers to decide on.
+        alert: rustls::AlertDescription,
         /// The alert, in words.
         reason: String,
     },
@@ -124,6 +129,7 @@ pub(crate) fn from_tls(context: String, e: rustls::Error) -> Error {
         }
         rustls::Error::AlertReceived(alert) => Error::PeerRejected {
             context,
+            alert: *alert,
             reason: alert_reason(*alert),
         },
         _ => Error::Tls(e),

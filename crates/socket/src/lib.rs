@@ -40,6 +40,8 @@ pub use crls::{CrlHandle, CrlSummary};
 pub use error::{Error, Result, alert_reason};
 pub use event::{Event, SocketState, SslMode};
 pub use mtls_verify::{CertInfo, ErrorKind, IgnoreRule, SslError, load_certificates, load_crls};
+/// The TLS alerts a peer can send (in [`Error::PeerRejected`]).
+pub use rustls::AlertDescription;
 pub use server::{Incoming, ServerNotice, SslServer};
 pub use socket::SslSocket;
 pub use verify::{IgnorePolicy, VerificationFailed};

@@ -69,7 +69,7 @@ pub(crate) fn refusal(first: &[u8]) -> Option<Refusal> {
         };
         return Some(Refusal {
             reason: format!(
-                "the client supports only {version}; this server accepts TLS 1.2 and 1.3 (--tls-min)"
+                "the client supports only {version}; this server accepts TLS 1.2 and 1.3 only"
             ),
             // alert(21), record version 3.1, length 2, fatal(2), protocol_version(70)
             alert: Some(vec![0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]),

@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::config::suite_name;
 use crate::context::TlsContext;
 use crate::error::{Error, Result};
 use crate::event::{Event, SocketState, SslMode};
@@ -297,7 +298,7 @@ impl SslSocket {
 
     /// The negotiated cipher suite's name (`TLS13_AES_256_GCM_SHA384` …).
     pub fn cipher(&self) -> Option<String> {
-        self.cipher.map(|c| format!("{:?}", c.suite()))
+        self.cipher.map(|c| suite_name(c.suite()))
     }
 
     /// The negotiated ALPN protocol.

@@ -16,7 +16,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::ca::{CertificateAuthority, files};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::key::{KeyType, PrivateKey};
+use crate::key::PrivateKey;
 use crate::name::Name;
 use crate::policy::Policy;
 use crate::san::San;
@@ -124,14 +124,7 @@ pub fn import(
             .notes
             .push("the openssl CA key was unencrypted; ca.key is written unencrypted too".into());
     }
-    let key_type = match (key.description().as_str(), key.rsa_bits()) {
-        ("EC P-384", _) => KeyType::EcP384,
-        ("Ed25519", _) => KeyType::Ed25519,
-        (_, Some(b)) if b >= 4096 => KeyType::Rsa4096,
-        (_, Some(b)) if b >= 3072 => KeyType::Rsa3072,
-        (_, Some(_)) => KeyType::Rsa2048,
-        _ => KeyType::EcP256,
-    };
+    let key_type = key.key_type();
 
     let policy = match &cnf {
         Some(c) => match c.policy(&config.map(|p| p.display().to_string()).unwrap_or_default())? {

@@ -176,7 +176,7 @@ impl Shown {
                 o.line(
                     4,
                     &format!(
-                        "… and {} more (--json lists all)",
+                        "… and {} more (the JSON form lists all)",
                         c.revoked_count - MAX_REVOKED
                     ),
                 );

@@ -129,9 +129,9 @@ impl SqliteStore {
 }
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Store {
+    Error::Database {
         path: path.into(),
-        detail: e.to_string(),
+        source: e,
     }
 }
 

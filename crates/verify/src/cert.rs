@@ -113,6 +113,7 @@ impl Cert {
 
     /// Parses `der`, which must be exactly one certificate.
     pub fn parse(der: &[u8]) -> Result<Cert, String> {
+        crate::structure::check(der)?;
         let (rest, x) = X509Certificate::from_der(der)
             .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
         if !rest.is_empty() {

@@ -42,6 +42,7 @@ mod nc;
 mod path;
 pub mod report;
 mod sig;
+mod structure;
 pub mod verifier;
 
 pub use crl::Crl;

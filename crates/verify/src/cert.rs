@@ -5,10 +5,7 @@
 //! critical extensions, RFC 5280 profile violations) are recorded here as [`Problem`]s and
 //! reported when the certificate ends up in the chosen path.
 
-use std::collections::HashSet;
-
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::OID_PKCS9_EMAIL_ADDRESS;
 use x509_parser::prelude::FromDer;
 
@@ -16,6 +13,7 @@ use crate::dn::Dn;
 use crate::error::ErrorKind;
 use crate::name::valid_dns;
 use crate::nc::{GenName, NameConstraints};
+
 use crate::report::{CertInfo, sha256};
 use crate::sig::{AlgId, Spki};
 
@@ -125,41 +123,25 @@ impl Cert {
         Ok(Cert::from_x509(der, &x))
     }
 
+    /// The model of `x`: its fields, then the rules it must meet on its own, one step each
+    /// (problems are recorded, not returned: they count only if the certificate ends up in the
+    /// chosen path).
     fn from_x509(der: &[u8], x: &X509Certificate<'_>) -> Cert {
-        let tbs = &x.tbs_certificate;
-        let mut problems = Vec::new();
-        // Serial number rules (strict). A CA trust anchor's serial is never used (RFC 5280
-        // §6.1.1 (d) takes only its name and key), and roots in use have serial 0 (Starfield and
-        // Go Daddy Root G2): such anchors are exempt. A directly trusted end entity is not.
-        let raw_serial = x.raw_serial();
-        let mut serial_problem = |detail: String| {
-            problems.push(Problem {
-                kind: ErrorKind::MalformedCertificate,
-                strict: true,
-                anchor_exempt: AnchorExempt::AsIssuer,
-                detail,
-            })
-        };
-        if raw_serial.len() > 20 {
-            serial_problem(format!(
-                "serial number of {} octets (at most 20 allowed)",
-                raw_serial.len()
-            ));
-        }
-        if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
-            serial_problem("negative serial number".into());
-        } else if raw_serial.iter().all(|b| *b == 0) {
-            serial_problem("serial number zero".into());
-        }
-        let mut problem = |kind, strict, detail: String| {
-            problems.push(Problem {
-                kind,
-                strict,
-                anchor_exempt: AnchorExempt::No,
-                detail,
-            })
-        };
+        let mut p = Problems::default();
+        serial_rules(x.raw_serial(), &mut p);
+        let mut cert = Cert::fields(der, x);
+        structure_rules(x, &cert, &mut p);
+        let san_critical = crate::cert_ext::read_extensions(x, &mut cert, &mut p);
+        ca_rules(&cert, &mut p);
+        name_rules(&mut cert, x, san_critical, &mut p);
+        cert.problems = p.0;
+        cert
+    }
 
+    /// The certificate's fields, before any extension is read.
+    fn fields(der: &[u8], x: &X509Certificate<'_>) -> Cert {
+        let tbs = &x.tbs_certificate;
+        let raw_serial = x.raw_serial();
         let info = CertInfo {
             der: rustls_pki_types::CertificateDer::from(der.to_vec()),
             subject: x.subject().to_string(),
@@ -171,39 +153,12 @@ impl Cert {
                 .join(":"),
             sha256: sha256(der),
         };
-        let version = x.version().0 + 1;
-        let subject = Dn::from_x509(x.subject());
-        let issuer = Dn::from_x509(x.issuer());
-
-        // Structure (RFC 5280 §4.1).
-        let sig_alg = AlgId::from_x509(&x.signature_algorithm);
-        if AlgId::from_x509(&tbs.signature) != sig_alg {
-            problem(
-                ErrorKind::MalformedCertificate,
-                false,
-                "the signature algorithm inside the signed part differs from the outer one".into(),
-            );
-        }
-        if issuer.is_empty() {
-            problem(
-                ErrorKind::MalformedCertificate,
-                false,
-                "the issuer name is empty".into(),
-            );
-        }
-        if version < 3 && !x.extensions().is_empty() {
-            problem(
-                ErrorKind::MalformedCertificate,
-                false,
-                format!("a v{version} certificate with extensions"),
-            );
-        }
-        let mut cert = Cert {
+        Cert {
             info,
-            version,
+            version: x.version().0 + 1,
             serial: crate::der::trim_integer(raw_serial).to_vec(),
-            subject,
-            issuer,
+            subject: Dn::from_x509(x.subject()),
+            issuer: Dn::from_x509(x.issuer()),
             not_before: tbs.validity.not_before.timestamp(),
             not_after: tbs.validity.not_after.timestamp(),
             spki: Spki {
@@ -211,7 +166,7 @@ impl Cert {
                 key: tbs.subject_pki.subject_public_key.data.to_vec(),
             },
             tbs: tbs.as_ref().to_vec(),
-            sig_alg,
+            sig_alg: AlgId::from_x509(&x.signature_algorithm),
             signature: x.signature_value.data.to_vec(),
             basic: None,
             key_usage: None,
@@ -223,288 +178,188 @@ impl Cert {
             crl_dp_uris: Vec::new(),
             nc_names: Vec::new(),
             problems: Vec::new(),
-        };
-
-        let mut seen = HashSet::new();
-        let mut san_critical = false;
-        for ext in x.extensions() {
-            let oid_name = crate::sig::oid_name(ext.oid.as_bytes());
-            if !seen.insert(ext.oid.as_bytes().to_vec()) {
-                problem(
-                    ErrorKind::InvalidExtension,
-                    false,
-                    format!("the {oid_name} extension appears more than once"),
-                );
-                continue;
-            }
-            let crit = ext.critical;
-            match ext.parsed_extension() {
-                ParsedExtension::ParseError { .. } => {
-                    problem(
-                        ErrorKind::InvalidExtension,
-                        false,
-                        format!("the {oid_name} extension is malformed"),
-                    );
-                }
-                ParsedExtension::BasicConstraints(bc) => {
-                    cert.basic = Some(Basic {
-                        ca: bc.ca,
-                        path_len: bc.path_len_constraint,
-                        critical: crit,
-                    });
-                }
-                ParsedExtension::KeyUsage(k) => {
-                    cert.key_usage = Some(k.flags);
-                    if k.flags == 0 {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            "keyUsage has no bit set".into(),
-                        );
-                    }
-                }
-                ParsedExtension::ExtendedKeyUsage(e) => {
-                    let mut names = Vec::new();
-                    for (set, n) in [
-                        (e.any, "anyExtendedKeyUsage"),
-                        (e.server_auth, "serverAuth"),
-                        (e.client_auth, "clientAuth"),
-                        (e.code_signing, "codeSigning"),
-                        (e.email_protection, "emailProtection"),
-                        (e.time_stamping, "timeStamping"),
-                        (e.ocsp_signing, "OCSPSigning"),
-                    ] {
-                        if set {
-                            names.push(n.to_string());
-                        }
-                    }
-                    names.extend(e.other.iter().map(|o| o.to_id_string()));
-                    if names.is_empty() {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            false,
-                            "extendedKeyUsage lists no purpose".into(),
-                        );
-                    }
-                    cert.eku = Some(Eku {
-                        server_auth: e.server_auth,
-                        client_auth: e.client_auth,
-                        any: e.any,
-                        names,
-                    });
-                }
-                ParsedExtension::SubjectAlternativeName(s) => {
-                    san_critical = crit;
-                    if s.general_names.is_empty() {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            false,
-                            "subjectAltName is empty".into(),
-                        );
-                    }
-                    cert.san = Some(s.general_names.iter().map(GenName::from_x509).collect());
-                }
-                ParsedExtension::NameConstraints(nc) => {
-                    let nc = NameConstraints::from_x509(nc);
-                    for (strict, detail) in nc.problems() {
-                        problem(ErrorKind::InvalidExtension, strict, detail);
-                    }
-                    if !crit {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            "nameConstraints is not marked critical".into(),
-                        );
-                    }
-                    cert.name_constraints = Some(nc);
-                }
-                ParsedExtension::SubjectKeyIdentifier(k) => {
-                    cert.ski = Some(k.0.to_vec());
-                    if crit {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            "subjectKeyIdentifier is marked critical".into(),
-                        );
-                    }
-                }
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    cert.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
-                    if crit {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            "authorityKeyIdentifier is marked critical".into(),
-                        );
-                    }
-                }
-                ParsedExtension::CRLDistributionPoints(dps) => {
-                    for dp in dps.iter() {
-                        if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point
-                        {
-                            for n in names {
-                                if let GeneralName::URI(u) = n {
-                                    cert.crl_dp_uris.push((*u).to_string());
-                                }
-                            }
-                        }
-                    }
-                }
-                ParsedExtension::PolicyConstraints(_)
-                | ParsedExtension::PolicyMappings(_)
-                | ParsedExtension::InhibitAnyPolicy(_) => {
-                    // Policy processing is not implemented: fail closed on critical ones.
-                    if crit {
-                        problem(
-                            ErrorKind::UnhandledCriticalExtension,
-                            false,
-                            format!(
-                                "critical {oid_name} (certificate policy processing is not supported)"
-                            ),
-                        );
-                    } else if matches!(
-                        ext.parsed_extension(),
-                        ParsedExtension::PolicyConstraints(_)
-                    ) {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            "policyConstraints is not marked critical".into(),
-                        );
-                    }
-                }
-                ParsedExtension::AuthorityInfoAccess(_) | ParsedExtension::SubjectInfoAccess(_) => {
-                    if crit {
-                        problem(
-                            ErrorKind::InvalidExtension,
-                            true,
-                            format!("{oid_name} is marked critical"),
-                        );
-                    }
-                }
-                ParsedExtension::CertificatePolicies(_)
-                | ParsedExtension::IssuerAlternativeName(_)
-                | ParsedExtension::NSCertType(_)
-                | ParsedExtension::NsCertComment(_)
-                | ParsedExtension::SCT(_) => {}
-                _ => {
-                    if crit {
-                        problem(
-                            ErrorKind::UnhandledCriticalExtension,
-                            false,
-                            format!("critical extension {oid_name} is not understood"),
-                        );
-                    }
-                }
-            }
         }
+    }
+}
 
-        // Consistency of the CA extensions (RFC 5280 §4.2.1.3, §4.2.1.9, §4.2.1.10).
-        let ca = cert.is_ca();
-        if cert.key_usage.is_some_and(|k| k & ku::KEY_CERT_SIGN != 0) && !ca {
-            problem(
+/// The problems of one certificate, as they are found.
+#[derive(Default)]
+pub(crate) struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// A problem reported for every certificate.
+    pub fn push(&mut self, kind: ErrorKind, strict: bool, detail: impl Into<String>) {
+        self.exempt(kind, strict, AnchorExempt::No, detail);
+    }
+
+    /// A problem with its trust-anchor exemption.
+    pub fn exempt(
+        &mut self,
+        kind: ErrorKind,
+        strict: bool,
+        anchor_exempt: AnchorExempt,
+        detail: impl Into<String>,
+    ) {
+        self.0.push(Problem {
+            kind,
+            strict,
+            anchor_exempt,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Serial number rules (RFC 5280 §4.1.2.2, strict). A CA trust anchor's serial is never used
+/// (§6.1.1 (d) takes only its name and key), and roots in use have serial 0 (Starfield and Go
+/// Daddy Root G2): such anchors are exempt. A directly trusted end entity is not.
+fn serial_rules(raw_serial: &[u8], p: &mut Problems) {
+    let mut serial_problem = |detail: String| {
+        p.exempt(
+            ErrorKind::MalformedCertificate,
+            true,
+            AnchorExempt::AsIssuer,
+            detail,
+        )
+    };
+    if raw_serial.len() > 20 {
+        serial_problem(format!(
+            "serial number of {} octets (at most 20 allowed)",
+            raw_serial.len()
+        ));
+    }
+    if raw_serial.first().is_some_and(|b| b & 0x80 != 0) {
+        serial_problem("negative serial number".into());
+    } else if raw_serial.iter().all(|b| *b == 0) {
+        serial_problem("serial number zero".into());
+    }
+}
+
+/// Structure rules (RFC 5280 §4.1): the inner and outer signature algorithms agree, an
+/// issuer name, extensions only in v3.
+fn structure_rules(x: &X509Certificate<'_>, cert: &Cert, p: &mut Problems) {
+    if AlgId::from_x509(&x.tbs_certificate.signature) != cert.sig_alg {
+        p.push(
+            ErrorKind::MalformedCertificate,
+            false,
+            "the signature algorithm inside the signed part differs from the outer one",
+        );
+    }
+    if cert.issuer.is_empty() {
+        p.push(
+            ErrorKind::MalformedCertificate,
+            false,
+            "the issuer name is empty",
+        );
+    }
+    if cert.version < 3 && !x.extensions().is_empty() {
+        p.push(
+            ErrorKind::MalformedCertificate,
+            false,
+            format!("a v{} certificate with extensions", cert.version),
+        );
+    }
+}
+
+/// Consistency of the CA extensions (RFC 5280 §4.2.1.3, §4.2.1.9, §4.2.1.10).
+fn ca_rules(cert: &Cert, p: &mut Problems) {
+    let ca = cert.is_ca();
+    if cert.key_usage.is_some_and(|k| k & ku::KEY_CERT_SIGN != 0) && !ca {
+        p.push(
+            ErrorKind::InvalidExtension,
+            false,
+            "keyUsage keyCertSign is set but basicConstraints cA is not TRUE",
+        );
+    }
+    if let Some(b) = cert.basic {
+        if b.path_len.is_some() && !b.ca {
+            p.push(
+                ErrorKind::InvalidExtension,
+                true,
+                "pathLenConstraint without cA=TRUE",
+            );
+        }
+        if b.ca && !b.critical {
+            p.push(
+                ErrorKind::InvalidExtension,
+                true,
+                "basicConstraints of a CA is not marked critical",
+            );
+        }
+    }
+    if ca && cert.ski.is_none() {
+        p.push(
+            ErrorKind::InvalidExtension,
+            true,
+            "a CA certificate without subjectKeyIdentifier",
+        );
+    }
+    if cert.name_constraints.is_some() && !ca {
+        p.push(
+            ErrorKind::InvalidExtension,
+            true,
+            "nameConstraints in a certificate that is not a CA",
+        );
+    }
+}
+
+/// Names (RFC 5280 §4.1.2.6, §4.2.1.6): subject or SAN present, SAN entries well formed; then
+/// the names that name constraints apply to, and the AKI rule for a certificate issued by
+/// another.
+fn name_rules(cert: &mut Cert, x: &X509Certificate<'_>, san_critical: bool, p: &mut Problems) {
+    if cert.subject.is_empty() && cert.san.is_some() && !san_critical {
+        p.push(
+            ErrorKind::InvalidExtension,
+            true,
+            "the subject is empty but subjectAltName is not critical",
+        );
+    }
+    if cert.subject.is_empty() && cert.san.is_none() && cert.version == 3 && !cert.is_ca() {
+        p.push(
+            ErrorKind::MalformedCertificate,
+            true,
+            "neither a subject nor a subjectAltName",
+        );
+    }
+    for n in cert.san.iter().flatten() {
+        match n {
+            GenName::Dns(d) if !valid_dns(d, true, false) => p.push(
+                ErrorKind::InvalidExtension,
+                true,
+                format!("subjectAltName has the malformed DNS name {d:?}"),
+            ),
+            GenName::Ip(o) if !matches!(o.len(), 4 | 16) => p.push(
                 ErrorKind::InvalidExtension,
                 false,
-                "keyUsage keyCertSign is set but basicConstraints cA is not TRUE".into(),
-            );
-        }
-        if let Some(b) = cert.basic {
-            if b.path_len.is_some() && !b.ca {
-                problem(
-                    ErrorKind::InvalidExtension,
-                    true,
-                    "pathLenConstraint without cA=TRUE".into(),
-                );
-            }
-            if b.ca && !b.critical {
-                problem(
-                    ErrorKind::InvalidExtension,
-                    true,
-                    "basicConstraints of a CA is not marked critical".into(),
-                );
-            }
-        }
-        if ca && cert.ski.is_none() {
-            problem(
+                format!("subjectAltName has an IP address of {} bytes", o.len()),
+            ),
+            GenName::Email(e) if e.matches('@').count() != 1 => p.push(
                 ErrorKind::InvalidExtension,
                 true,
-                "a CA certificate without subjectKeyIdentifier".into(),
-            );
-        }
-        if cert.name_constraints.is_some() && !ca {
-            problem(
+                format!("subjectAltName has the malformed email address {e:?}"),
+            ),
+            GenName::Invalid(_) => p.push(
                 ErrorKind::InvalidExtension,
-                true,
-                "nameConstraints in a certificate that is not a CA".into(),
-            );
+                false,
+                format!("subjectAltName has a {}", n.describe()),
+            ),
+            _ => {}
         }
-
-        // Names.
-        if cert.subject.is_empty() && cert.san.is_some() && !san_critical {
-            problem(
-                ErrorKind::InvalidExtension,
-                true,
-                "the subject is empty but subjectAltName is not critical".into(),
-            );
-        }
-        if cert.subject.is_empty() && cert.san.is_none() && version == 3 && !ca {
-            problem(
-                ErrorKind::MalformedCertificate,
-                true,
-                "neither a subject nor a subjectAltName".into(),
-            );
-        }
-        for n in cert.san.iter().flatten() {
-            match n {
-                GenName::Dns(d) if !valid_dns(d, true, false) => {
-                    problem(
-                        ErrorKind::InvalidExtension,
-                        true,
-                        format!("subjectAltName has the malformed DNS name {d:?}"),
-                    );
-                }
-                GenName::Ip(o) if !matches!(o.len(), 4 | 16) => {
-                    problem(
-                        ErrorKind::InvalidExtension,
-                        false,
-                        format!("subjectAltName has an IP address of {} bytes", o.len()),
-                    );
-                }
-                GenName::Email(e) if e.matches('@').count() != 1 => {
-                    problem(
-                        ErrorKind::InvalidExtension,
-                        true,
-                        format!("subjectAltName has the malformed email address {e:?}"),
-                    );
-                }
-                GenName::Invalid(_) => {
-                    problem(
-                        ErrorKind::InvalidExtension,
-                        false,
-                        format!("subjectAltName has a {}", n.describe()),
-                    );
-                }
-                _ => {}
-            }
-        }
-        cert.nc_names = cert.san.clone().unwrap_or_default();
-        if !cert.subject.is_empty() {
-            cert.nc_names.push(GenName::Dir(cert.subject.clone()));
-        }
-        for atv in x.subject().iter_by_oid(&OID_PKCS9_EMAIL_ADDRESS) {
-            let email = atv.as_str().map(str::to_string).unwrap_or_default();
-            cert.nc_names.push(GenName::Email(email));
-        }
-        if cert.aki.is_none() && !cert.self_issued() && version == 3 {
-            problems.push(Problem {
-                kind: ErrorKind::InvalidExtension,
-                strict: true,
-                anchor_exempt: AnchorExempt::Always,
-                detail: "authorityKeyIdentifier keyIdentifier is missing".into(),
-            });
-        }
-        cert.problems = problems;
-        cert
+    }
+    cert.nc_names = cert.san.clone().unwrap_or_default();
+    if !cert.subject.is_empty() {
+        cert.nc_names.push(GenName::Dir(cert.subject.clone()));
+    }
+    for atv in x.subject().iter_by_oid(&OID_PKCS9_EMAIL_ADDRESS) {
+        let email = atv.as_str().map(str::to_string).unwrap_or_default();
+        cert.nc_names.push(GenName::Email(email));
+    }
+    if cert.aki.is_none() && !cert.self_issued() && cert.version == 3 {
+        p.exempt(
+            ErrorKind::InvalidExtension,
+            true,
+            AnchorExempt::Always,
+            "authorityKeyIdentifier keyIdentifier is missing",
+        );
     }
 }
 

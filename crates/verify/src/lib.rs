@@ -31,6 +31,7 @@
 
 mod budget;
 mod cert;
+mod cert_ext;
 mod checks;
 pub mod crl;
 mod der;

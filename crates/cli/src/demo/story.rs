@@ -43,118 +43,196 @@ fn write_issued(
     Ok(())
 }
 
-/// Plays the story in `dir` with `clients` clients; returns what was expected and seen.
+/// Plays the story in `dir` with `clients` clients; returns what was expected and seen. One
+/// function per step.
 pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
+    let mut pki = Pki::make(dir, clients)?;
+    let srv = Server::start(&pki).await?;
     let mut checks = Vec::new();
-    let certs = dir.join("certs");
-    std::fs::create_dir_all(&certs).with_context(|| format!("creating {}", certs.display()))?;
+    exchange(&pki, &srv, clients, &mut checks).await?;
+    pins(&pki, &srv, &mut checks).await;
+    revoke_live(&mut pki, &srv, &mut checks).await?;
+    reconnect_revoked(&pki, &srv, &mut checks).await;
+    foreign(&pki, &srv, &mut checks).await?;
+    srv.stop(&mut checks).await;
+    Ok(checks)
+}
 
-    step(
-        1,
-        "A private CA (policy match: C, ST, O must equal the CA's)",
-    );
-    let ca_dir = dir.join("ca");
-    let pass = b"demo passphrase";
-    let (mut ca, _) = CertificateAuthority::init(
-        &ca_dir,
-        InitOptions {
-            subject: Name::parse(SUBJECT)?,
-            key_type: KeyType::EcP256,
-            days: 3650,
-            policy: Policy::matching(),
-            passphrase: Some(pass),
-            parent: None,
-        },
-    )?;
-    say(&format!(
-        "{} in {} (ca.key encrypted, mode 0600)",
-        ca.subject(),
-        ca_dir.display()
-    ));
-    let chain = ca.chain_pem().to_string();
+/// The demo's CA and certificates (steps 1 and 2).
+struct Pki {
+    dir: std::path::PathBuf,
+    certs: std::path::PathBuf,
+    ca_dir: std::path::PathBuf,
+    ca: CertificateAuthority,
+    pass: &'static [u8],
+    server_sha: String,
+    client_serials: Vec<mtls_pki::Serial>,
+}
 
-    step(
-        2,
-        &format!("Certificates: a server and {clients} client(s)"),
-    );
-    // As in the seed, the server's certificate names another host than the one clients dial,
-    // so every client meets a HostNameMismatch on it.
-    let server_name = Name::parse("/CN=server.example")?;
-    let (k, server) = ca.issue(
-        "server",
-        server_name,
-        vec![San::Dns("server.example".into())],
-        "server",
-        None,
-        KeyType::EcP256,
-    )?;
-    write_issued(&certs, "server", &k, &server, &chain)?;
-    let server_sha = mtls_verify::CertInfo::unparsed(&server.der).sha256_hex();
-    say(&format!(
-        "server: {} serial {} (SAN DNS:server.example)",
-        server.subject, server.serial
-    ));
-    let mut client_serials = Vec::new();
-    for n in 1..=clients {
-        let (k, c) = ca.issue(
-            &format!("client{n}"),
-            Name::parse(&format!("/CN=client{n}"))?,
-            vec![],
-            "client",
+impl Pki {
+    /// Steps 1 and 2: the CA, a server certificate and `clients` client certificates, the
+    /// first CRL.
+    fn make(dir: &Path, clients: u32) -> Result<Pki> {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).with_context(|| format!("creating {}", certs.display()))?;
+        step(
+            1,
+            "A private CA (policy match: C, ST, O must equal the CA's)",
+        );
+        let ca_dir = dir.join("ca");
+        let pass: &'static [u8] = b"demo passphrase";
+        let (mut ca, _) = CertificateAuthority::init(
+            &ca_dir,
+            InitOptions {
+                subject: Name::parse(SUBJECT)?,
+                key_type: KeyType::EcP256,
+                days: 3650,
+                policy: Policy::matching(),
+                passphrase: Some(pass),
+                parent: None,
+            },
+        )?;
+        say(&format!(
+            "{} in {} (ca.key encrypted, mode 0600)",
+            ca.subject(),
+            ca_dir.display()
+        ));
+        let chain = ca.chain_pem().to_string();
+
+        step(
+            2,
+            &format!("Certificates: a server and {clients} client(s)"),
+        );
+        // As in the seed, the server's certificate names another host than the one clients
+        // dial, so every client meets a HostNameMismatch on it.
+        let (k, server) = ca.issue(
+            "server",
+            Name::parse("/CN=server.example")?,
+            vec![San::Dns("server.example".into())],
+            "server",
             None,
             KeyType::EcP256,
         )?;
-        write_issued(&certs, &format!("client{n}"), &k, &c, &chain)?;
-        say(&format!("client{n}: {} serial {}", c.subject, c.serial));
-        client_serials.push(c.serial.clone());
-    }
-    let crl = ca.crl(None)?;
-    say(&format!(
-        "CRL number {} with {} entries -> {}",
-        crl.number,
-        crl.entries,
-        ca_dir.join("crl.pem").display()
-    ));
-
-    step(
-        3,
-        "mtls serve on 127.0.0.1 (free port), client certificates required, CRL watched",
-    );
-    let seen = Seen::default();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
-    let store = seen.clone();
-    let printer = tokio::spawn(async move {
-        while let Some(r) = rx.recv().await {
-            let interesting = matches!(
-                r.kind,
-                "listening"
-                    | "handshake_failed"
-                    | "received"
-                    | "crl_reloaded"
-                    | "closed"
-                    | "encrypted"
-            );
-            if interesting {
-                let who = match (r.conn, &r.cn) {
-                    (Some(c), Some(cn)) => format!("conn {c} {cn}: "),
-                    (Some(c), None) => format!("conn {c}: "),
-                    _ => String::new(),
-                };
-                say(&format!("server  | {who}{}", r.message));
-            }
-            if let Ok(mut v) = store.0.lock() {
-                v.push(r);
-            }
+        write_issued(&certs, "server", &k, &server, &chain)?;
+        let server_sha = mtls_verify::CertInfo::unparsed(&server.der).sha256_hex();
+        say(&format!(
+            "server: {} serial {} (SAN DNS:server.example)",
+            server.subject, server.serial
+        ));
+        let mut client_serials = Vec::new();
+        for n in 1..=clients {
+            let (k, c) = ca.issue(
+                &format!("client{n}"),
+                Name::parse(&format!("/CN=client{n}"))?,
+                vec![],
+                "client",
+                None,
+                KeyType::EcP256,
+            )?;
+            write_issued(&certs, &format!("client{n}"), &k, &c, &chain)?;
+            say(&format!("client{n}: {} serial {}", c.subject, c.serial));
+            client_serials.push(c.serial.clone());
         }
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let sargs = ServeArgs {
+        let crl = ca.crl(None)?;
+        say(&format!(
+            "CRL number {} with {} entries -> {}",
+            crl.number,
+            crl.entries,
+            ca_dir.join("crl.pem").display()
+        ));
+        Ok(Pki {
+            dir: dir.to_path_buf(),
+            certs,
+            ca_dir,
+            ca,
+            pass,
+            server_sha,
+            client_serials,
+        })
+    }
+}
+
+/// The running server and what it logged (step 3).
+struct Server {
+    addr: String,
+    ca_crt: std::path::PathBuf,
+    seen: Seen,
+    stop_tx: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    printer: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Step 3: `mtls serve` in this process on a free port, its log recorded and narrated.
+    async fn start(pki: &Pki) -> Result<Server> {
+        step(
+            3,
+            "mtls serve on 127.0.0.1 (free port), client certificates required, CRL watched",
+        );
+        let seen = Seen::default();
+        let (tx, rx) = mpsc::unbounded_channel::<Record>();
+        let printer = tokio::spawn(narrate(rx, seen.clone()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(serve::serve(
+            serve_args(pki),
+            Logger::observed(tx, true),
+            stop_rx,
+            Some(ready_tx),
+        ));
+        let addr = ready_rx
+            .await
+            .context("the server did not start")?
+            .to_string();
+        seen.wait(0, Duration::from_secs(2), &|r| r.kind == "listening")
+            .await;
+        Ok(Server {
+            addr,
+            ca_crt: pki.ca_dir.join("ca.crt"),
+            seen,
+            stop_tx,
+            task,
+            printer,
+        })
+    }
+
+    /// Where clients find the server and their certificates.
+    fn env<'a>(&'a self, pki: &'a Pki) -> Env<'a> {
+        Env {
+            certs: &pki.certs,
+            addr: &self.addr,
+            ca: &self.ca_crt,
+        }
+    }
+
+    /// Step 9: the server stops, sending close_notify to every peer.
+    async fn stop(self, checks: &mut Vec<Check>) {
+        step(9, "Stopping the server (close_notify to every peer)");
+        let _ = self.stop_tx.send(true);
+        let stopped = tokio::time::timeout(Duration::from_secs(6), self.task).await;
+        let ok = matches!(stopped, Ok(Ok(Ok(()))));
+        checks.push(Check {
+            what: "server shutdown".into(),
+            expected: "clean stop".into(),
+            seen: if ok {
+                "stopped".into()
+            } else {
+                format!("{stopped:?}")
+            },
+            ok,
+        });
+        self.printer.abort();
+    }
+}
+
+/// The server's options in the demo.
+fn serve_args(pki: &Pki) -> ServeArgs {
+    ServeArgs {
         listen: "127.0.0.1:0".into(),
-        cert: certs.join("server.chain.pem"),
-        key: certs.join("server.key"),
-        ca: ca_dir.join("ca.crt"),
-        crl: vec![ca_dir.join("crl.pem")],
+        cert: pki.certs.join("server.chain.pem"),
+        key: pki.certs.join("server.key"),
+        ca: pki.ca_dir.join("ca.crt"),
+        crl: vec![pki.ca_dir.join("crl.pem")],
         verify: crate::argparse::VerifyArg::Peer,
         allow_cn: vec![],
         allow_san: vec![],
@@ -168,27 +246,38 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         max_conns: 100,
         key_passphrase_file: None,
         json_log: false,
-    };
-    let server_task = tokio::spawn(serve::serve(
-        sargs,
-        Logger::observed(tx, true),
-        stop_rx,
-        Some(ready_tx),
-    ));
-    let addr = ready_rx
-        .await
-        .context("the server did not start")?
-        .to_string();
-    seen.wait(0, Duration::from_secs(2), &|r| r.kind == "listening")
-        .await;
-    let ca_crt = ca_dir.join("ca.crt");
-    let pin = vec![format!("HostNameMismatch:{server_sha}")];
-    let env = Env {
-        certs: &certs,
-        addr: &addr,
-        ca: &ca_crt,
-    };
+    }
+}
 
+/// Prints the server's interesting records as they come, and keeps every one in `seen`.
+async fn narrate(mut rx: mpsc::UnboundedReceiver<Record>, seen: Seen) {
+    while let Some(r) = rx.recv().await {
+        let interesting = matches!(
+            r.kind,
+            "listening" | "handshake_failed" | "received" | "crl_reloaded" | "closed" | "encrypted"
+        );
+        if interesting {
+            let who = match (r.conn, &r.cn) {
+                (Some(c), Some(cn)) => format!("conn {c} {cn}: "),
+                (Some(c), None) => format!("conn {c}: "),
+                _ => String::new(),
+            };
+            say(&format!("server  | {who}{}", r.message));
+        }
+        if let Ok(mut v) = seen.0.lock() {
+            v.push(r);
+        }
+    }
+}
+
+/// The pin every good client uses: the expected HostNameMismatch, on server.crt only.
+fn pin(pki: &Pki) -> Vec<String> {
+    vec![format!("HostNameMismatch:{}", pki.server_sha)]
+}
+
+/// Step 4: every client exchanges messages, pinning the expected HostNameMismatch.
+async fn exchange(pki: &Pki, srv: &Server, clients: u32, checks: &mut Vec<Check>) -> Result<()> {
+    let env = srv.env(pki);
     step(
         4,
         "Clients connect with mutual TLS, pinning the expected HostNameMismatch to server.crt",
@@ -197,7 +286,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     for n in 1..=clients {
         let args = env.client(
             &format!("client{n}"),
-            pin.clone(),
+            pin(pki),
             Some(3),
             Duration::from_millis(300),
             n,
@@ -213,7 +302,8 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
                     .ssl_errors
                     .iter()
                     .any(|e| e.kind.to_string() == "HostNameMismatch");
-                let logged = seen
+                let logged = srv
+                    .seen
                     .find(&|r| {
                         r.kind == "received"
                             && r.cn.as_deref() == Some(&format!("client{n}"))
@@ -237,6 +327,12 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         });
     }
 
+    Ok(())
+}
+
+/// Step 5: without the pin, or pinned to another certificate, a client is refused.
+async fn pins(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
+    let env = srv.env(pki);
     step(
         5,
         "A client that does not pin the mismatch is refused; so is one pinned to another certificate",
@@ -253,7 +349,7 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         seen: txt,
         ok,
     });
-    let ca_sha = mtls_verify::CertInfo::unparsed(ca.cert_der()).sha256_hex();
+    let ca_sha = mtls_verify::CertInfo::unparsed(pki.ca.cert_der()).sha256_hex();
     let r = run_client(
         "pinned-elsewhere".into(),
         env.client(
@@ -272,33 +368,42 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         seen: txt,
         ok,
     });
+}
 
+/// Step 6: client1 is revoked while connected; the CRL is regenerated, hot-reloaded, and the
+/// live connection closed.
+async fn revoke_live(pki: &mut Pki, srv: &Server, checks: &mut Vec<Check>) -> Result<()> {
+    let env = srv.env(pki);
     step(
         6,
         "client1 is revoked while connected; the CRL is regenerated and hot-reloaded",
     );
-    let before = seen.len();
+    let before = srv.seen.len();
     let long = tokio::spawn(run_client(
         "client1".into(),
-        env.client("client1", pin.clone(), None, Duration::from_millis(300), 1),
+        env.client("client1", pin(pki), None, Duration::from_millis(300), 1),
     ));
     // Revoke only once the long-lived connection is up.
-    seen.wait(before, Duration::from_secs(5), &|r| {
-        r.kind == "received" && r.cn.as_deref() == Some("client1")
-    })
-    .await;
-    ca.unlock(Some(pass))?;
-    let rec = ca.revoke(&client_serials[0], Reason::KeyCompromise)?;
+    srv.seen
+        .wait(before, Duration::from_secs(5), &|r| {
+            r.kind == "received" && r.cn.as_deref() == Some("client1")
+        })
+        .await;
+    pki.ca.unlock(Some(pki.pass))?;
+    let rec = pki
+        .ca
+        .revoke(&pki.client_serials[0], Reason::KeyCompromise)?;
     say(&format!(
         "revoked {} ({}) reason keyCompromise",
         rec.serial, rec.subject
     ));
-    let crl = ca.crl(None)?;
+    let crl = pki.ca.crl(None)?;
     say(&format!(
         "CRL number {} with {} entry -> crl.pem (the server watches the file)",
         crl.number, crl.entries
     ));
-    let reloaded = seen
+    let reloaded = srv
+        .seen
         .wait(before, Duration::from_secs(5), &|r| {
             r.kind == "crl_reloaded"
         })
@@ -312,7 +417,8 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
             .unwrap_or_else(|| "no reload seen".into()),
         ok: reloaded.is_some(),
     });
-    let closed = seen
+    let closed = srv
+        .seen
         .wait(before, Duration::from_secs(5), &|r| {
             r.kind == "closed"
                 && r.cn.as_deref() == Some("client1")
@@ -330,18 +436,25 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     });
     let _ = tokio::time::timeout(Duration::from_secs(5), long).await;
 
+    Ok(())
+}
+
+/// Step 7: client1 reconnects and is refused with CertificateRevoked on both sides.
+async fn reconnect_revoked(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
+    let env = srv.env(pki);
     step(
         7,
         "client1 reconnects: refused with CertificateRevoked on both sides",
     );
-    let before = seen.len();
+    let before = srv.seen.len();
     let r = run_client(
         "client1".into(),
-        env.client("client1", pin.clone(), Some(1), Duration::ZERO, 1),
+        env.client("client1", pin(pki), Some(1), Duration::ZERO, 1),
     )
     .await;
     let (cok, ctxt) = refused(&r, "CertificateRevoked");
-    let srv = seen
+    let logged = srv
+        .seen
         .wait(before, Duration::from_secs(3), &|r| {
             r.kind == "handshake_failed" && r.message.contains("CertificateRevoked")
         })
@@ -355,19 +468,23 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     checks.push(Check {
         what: "revoked client, server side".into(),
         expected: "handshake failed: CertificateRevoked".into(),
-        seen: srv
+        seen: logged
             .as_ref()
             .map(|_| "CertificateRevoked logged".to_string())
             .unwrap_or_else(|| "not logged".into()),
-        ok: srv.is_some(),
+        ok: logged.is_some(),
     });
+}
 
+/// Step 8: a client from a foreign CA is refused.
+async fn foreign(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) -> Result<()> {
+    let env = srv.env(pki);
     step(
         8,
         "A client with a certificate from a foreign CA is refused",
     );
     let (foreign, _) = CertificateAuthority::init(
-        &dir.join("foreign-ca"),
+        &pki.dir.join("foreign-ca"),
         InitOptions {
             subject: Name::parse("/C=CN/ST=GuangDong/O=Elsewhere/CN=Foreign CA")?,
             key_type: KeyType::EcP256,
@@ -386,15 +503,16 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
         None,
         KeyType::EcP256,
     )?;
-    write_issued(&certs, "intruder", &k, &c, foreign.chain_pem())?;
-    let before = seen.len();
+    write_issued(&pki.certs, "intruder", &k, &c, foreign.chain_pem())?;
+    let before = srv.seen.len();
     let r = run_client(
         "intruder".into(),
-        env.client("intruder", pin.clone(), Some(1), Duration::ZERO, 9),
+        env.client("intruder", pin(pki), Some(1), Duration::ZERO, 9),
     )
     .await;
     let (cok, ctxt) = refused(&r, "UnknownCA");
-    let srv = seen
+    let logged = srv
+        .seen
         .wait(before, Duration::from_secs(3), &|r| {
             r.kind == "handshake_failed" && r.message.contains("UnableToGetLocalIssuerCertificate")
         })
@@ -408,27 +526,12 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     checks.push(Check {
         what: "foreign-CA client, server side".into(),
         expected: "UnableToGetLocalIssuerCertificate".into(),
-        seen: srv
+        seen: logged
             .as_ref()
             .map(|_| "UnableToGetLocalIssuerCertificate logged".to_string())
             .unwrap_or_else(|| "not logged".into()),
-        ok: srv.is_some(),
+        ok: logged.is_some(),
     });
 
-    step(9, "Stopping the server (close_notify to every peer)");
-    let _ = stop_tx.send(true);
-    let stopped = tokio::time::timeout(Duration::from_secs(6), server_task).await;
-    let ok = matches!(stopped, Ok(Ok(Ok(()))));
-    checks.push(Check {
-        what: "server shutdown".into(),
-        expected: "clean stop".into(),
-        seen: if ok {
-            "stopped".into()
-        } else {
-            format!("{stopped:?}")
-        },
-        ok,
-    });
-    printer.abort();
-    Ok(checks)
+    Ok(())
 }

@@ -261,7 +261,8 @@ fn difference(webpki_error: &str, c: &Case, ours: &mtls_verify::Report) -> Strin
     // does not count it against pathLenConstraint nor (above the end entity) apply name
     // constraints to it; webpki does both, and builds no path through it.
     let n = ours.path.len();
-    if ours.path[1..n.saturating_sub(1)]
+    let between = ours.path.get(1..n.saturating_sub(1)).unwrap_or(&[]);
+    if between
         .iter()
         .any(|p| !p.subject.is_empty() && p.subject == p.issuer)
     {

@@ -72,6 +72,17 @@ pub(crate) struct Entry {
     pub reason: Option<u8>,
 }
 
+/// CRLReason removeFromCRL (RFC 5280 5.3.1).
+const REMOVE_FROM_CRL: u8 = 8;
+
+impl Entry {
+    /// False for a removeFromCRL entry: RFC 5280 6.3.3 (k) sets such a certificate's status to
+    /// UNREVOKED (openssl's `ca` lists released holds this way, in full CRLs too).
+    pub(crate) fn revokes(&self) -> bool {
+        self.reason != Some(REMOVE_FROM_CRL)
+    }
+}
+
 /// What an issuingDistributionPoint restricts the CRL to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Scope {
@@ -154,7 +165,8 @@ impl Crl {
 
     /// True when the serial number (big-endian bytes, as in the certificate) is listed.
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
-        self.lookup(der::trim_integer(serial)).is_some()
+        self.lookup(der::trim_integer(serial))
+            .is_some_and(Entry::revokes)
     }
 
     /// The DER encoding.
@@ -559,7 +571,7 @@ pub(crate) fn status(
             reject("it is not yet valid".into());
             continue;
         }
-        if let Some(entry) = crl.lookup(&cert.serial) {
+        if let Some(entry) = crl.lookup(&cert.serial).filter(|e| e.revokes()) {
             let reason = entry
                 .reason
                 .map(|r| format!(", reason {}", reason_name(r)))

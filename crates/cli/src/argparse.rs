@@ -118,6 +118,19 @@ pub fn key_types() -> ValueParser {
     one_of(mtls_pki::KeyType::ALL.iter().map(|k| k.name()))
 }
 
+/// A point in time, as Unix seconds: RFC 3339 (`2026-11-01T12:00:00Z`) or openssl's
+/// `YYYYMMDDHHMMSSZ` (what `-crl_compromise` takes).
+pub fn instant(s: &str) -> Result<i64, String> {
+    if let Some(t) = mtls_pki::openssl::index::parse_time(s) {
+        return Ok(t);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| {
+            format!("{s:?} is not a time; give RFC 3339 (2026-11-01T12:00:00Z) or YYYYMMDDHHMMSSZ")
+        })
+}
+
 /// One of `names`, kept as given.
 pub fn one_of(names: impl IntoIterator<Item = &'static str>) -> ValueParser {
     ValueParser::new(PossibleValuesParser::new(
@@ -148,5 +161,14 @@ mod tests {
         assert!(timeout("0").is_err());
         assert_eq!(timeout("0.25"), Ok(Duration::from_millis(250)));
         assert!(interval("86401").is_err());
+    }
+
+    #[test]
+    fn instants_take_both_forms() {
+        assert_eq!(instant("20261101000000Z"), Ok(1_793_491_200));
+        assert_eq!(instant("2026-11-01T00:00:00Z"), Ok(1_793_491_200));
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "99999999999999Z"] {
+            assert!(instant(bad).is_err(), "{bad}");
+        }
     }
 }

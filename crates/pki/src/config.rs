@@ -23,6 +23,10 @@ pub struct CaSection {
     /// Accept RSA keys below 2048 bits in requests (migration only).
     #[serde(default)]
     pub allow_weak_rsa: bool,
+    /// Refuse a certificate whose subject a valid certificate already has (openssl's
+    /// `unique_subject = yes`; carried over by import, written back by export).
+    #[serde(default)]
+    pub unique_subject: bool,
 }
 
 fn default_crl_days() -> u32 {
@@ -57,6 +61,7 @@ impl Config {
                 crl_days: default_crl_days(),
                 key_type,
                 allow_weak_rsa: false,
+                unique_subject: false,
             },
             policy,
             profiles: Profile::builtin(),
@@ -127,7 +132,12 @@ impl Config {
         s.push_str(
             "# Accept requests with RSA keys under 2048 bits. Leave false unless migrating old devices.\n",
         );
-        s.push_str(&format!("allow_weak_rsa = {}\n\n", self.ca.allow_weak_rsa));
+        s.push_str(&format!("allow_weak_rsa = {}\n", self.ca.allow_weak_rsa));
+        s.push_str(
+            "# Refuse to issue a certificate whose subject a valid (unrevoked, unexpired) one already\n\
+             # has, naming its serial: openssl's unique_subject = yes. Renewing then means revoking first.\n",
+        );
+        s.push_str(&format!("unique_subject = {}\n\n", self.ca.unique_subject));
         s.push_str(
             "# Subject policy, as openssl's policy section: \"match\" = must equal the CA's value\n\
              # (values are compared as text, whatever their ASN.1 string type), \"supplied\" = must be\n\

@@ -204,6 +204,16 @@ pub enum Error {
         /// The serial, hex.
         serial: String,
     },
+    /// `unique_subject` is on and a valid certificate already has this subject.
+    #[error(
+        "a valid certificate with subject {subject} exists already (serial {serial}) and ca.toml sets unique_subject = true, as openssl's unique_subject = yes; revoke serial {serial} first, or set unique_subject = false"
+    )]
+    SubjectNotUnique {
+        /// The subject.
+        subject: String,
+        /// The serial of the valid certificate that has it, hex (or "this batch").
+        serial: String,
+    },
     /// A validity period that ends after 9999-12-31T23:59:59Z, the last time X.509 can carry.
     #[error(
         "{what}: {days} days from now ends after 9999-12-31, the last date a certificate or CRL can carry; ask for fewer days"

@@ -50,11 +50,15 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: ListArgs) -> Resul
                     "cn": r.cn,
                     "sans": r.sans,
                     "profile": r.profile,
-                    "not_before": time::rfc3339(r.not_before),
+                    // null for a record taken from openssl's index.txt alone.
+                    "not_before": r.not_before.map(time::rfc3339),
                     "not_after": time::rfc3339(r.not_after),
                     "status": status_of(r, now),
                     "revoked_at": r.revoked_at.map(time::rfc3339),
                     "reason": r.reason.map(|x| x.name()),
+                    "invalidity_date": r.invalidity_date.map(time::rfc3339),
+                    "hold_instruction": r.hold_instruction.as_deref().map(mtls_pki::store::hold::name),
+                    "from_index_only": r.from_index_only(),
                 })
             })
             .collect();

@@ -51,11 +51,30 @@ pub(super) fn import(dir: &Path, pass_file: Option<&Path>, args: ImportArgs) -> 
         }
         other => other?,
     };
+    for m in &report.mapped {
+        out::note(&format!("carried over: {m}"));
+    }
+    for m in &report.not_mapped {
+        out::warn(&format!("not carried over: {m}"));
+    }
     for n in &report.notes {
         out::note(n);
     }
+    let removed = match report.removed_from_crl {
+        0 => String::new(),
+        n => format!(" ({n} removeFromCRL: released holds, listed in CRLs with that reason)"),
+    };
+    let last = match report.last_crl {
+        Some(s) => format!(
+            "; openssl's last CRL: number {}, thisUpdate {}, nextUpdate {} (installed as crl.pem)",
+            s.number,
+            mtls_pki::time::rfc3339(s.this_update),
+            mtls_pki::time::rfc3339(s.next_update)
+        ),
+        None => String::new(),
+    };
     out::say!(
-        "imported {} from {} into {}: {} valid, {} revoked, {} expired ({} with certificate files); next CRL number {}",
+        "imported {} from {} into {}: {} valid, {} revoked{removed}, {} expired ({} with certificate files); next CRL number {}{last}",
         ca.subject(),
         openssl_dir.display(),
         dir.display(),
@@ -76,12 +95,16 @@ pub(super) fn export(dir: &Path, pass_file: Option<&Path>, args: ExportArgs) -> 
     } = args;
     let mut ca = super::open(dir, pass_file, false)?;
     let r = mtls_pki::openssl::export(&mut ca, &out_dir, index_only)?;
+    for n in &r.notes {
+        out::warn(n);
+    }
     out::say!(
-        "exported {} record(s), {} certificate(s) to {}; try: cd {} && openssl ca -config openssl.cnf -gencrl -out crl.pem",
+        "exported {} record(s), {} certificate(s) to {} (its openssl.cnf names this absolute directory; edit `dir` there if you move it); try: openssl ca -config {}/openssl.cnf -gencrl -out {}/crl.pem",
         r.records,
         r.certificates,
-        out_dir.display(),
-        out_dir.display()
+        r.dir.display(),
+        r.dir.display(),
+        r.dir.display()
     );
     Ok(())
 }

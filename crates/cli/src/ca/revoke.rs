@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 use mtls_pki::ca::files;
+use mtls_pki::store::Revocation;
 use mtls_pki::{Reason, Serial, fsutil, time};
 
 use crate::out;
@@ -17,9 +18,29 @@ pub(super) struct RevokeArgs {
     /// unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
     /// cessationOfOperation, certificateHold.
     #[arg(long, default_value = "unspecified", ignore_case = true,
-          value_parser = crate::argparse::one_of(mtls_pki::Reason::ALL.iter().map(|(_, n)| *n)))]
+          value_parser = crate::argparse::one_of(REVOKE_REASONS))]
     reason: String,
+    /// When the key was compromised, for keyCompromise or cACompromise: the CRL entry's
+    /// invalidityDate (openssl's -crl_compromise). RFC 3339 or YYYYMMDDHHMMSSZ.
+    #[arg(long, value_parser = crate::argparse::instant)]
+    compromise_time: Option<i64>,
+    /// For certificateHold: holdInstructionNone, holdInstructionCallIssuer,
+    /// holdInstructionReject or a dotted OID (openssl's -crl_hold).
+    #[arg(long)]
+    hold_instruction: Option<String>,
 }
+
+/// Every reason but removeFromCRL, which only releases a hold (openssl's index carries it;
+/// `mtls ca revoke` has nothing to release).
+const REVOKE_REASONS: [&str; 7] = [
+    "unspecified",
+    "keyCompromise",
+    "cACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+];
 
 /// `mtls ca crl` options.
 #[derive(Args)]
@@ -34,11 +55,37 @@ pub(super) struct CrlArgs {
 
 /// Records the revocation (published by the next `mtls ca crl`).
 pub(super) fn revoke(dir: &Path, pass_file: Option<&Path>, args: RevokeArgs) -> Result<()> {
-    let RevokeArgs { target, reason } = args;
+    let RevokeArgs {
+        target,
+        reason,
+        compromise_time,
+        hold_instruction,
+    } = args;
     let reason = Reason::parse(&reason)?;
+    let now = time::now().unix_timestamp();
+    let mut rev = Revocation::new(now, reason);
+    if let Some(t) = compromise_time {
+        if !matches!(reason, Reason::KeyCompromise | Reason::CaCompromise) {
+            bail!("--compromise-time goes with --reason keyCompromise or cACompromise");
+        }
+        if t > now {
+            bail!("--compromise-time {} is in the future", time::rfc3339(t));
+        }
+        rev.invalidity_date = Some(t);
+    }
+    if let Some(h) = hold_instruction {
+        if reason != Reason::CertificateHold {
+            bail!("--hold-instruction goes with --reason certificateHold");
+        }
+        rev.hold_instruction = Some(mtls_pki::store::hold::parse(&h).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--hold-instruction {h:?}: use holdInstructionNone, holdInstructionCallIssuer, holdInstructionReject or a dotted OID"
+            )
+        })?);
+    }
     let serial = serial_of(&target)?;
     let mut ca = super::open(dir, pass_file, false)?;
-    let rec = ca.revoke(&serial, reason)?;
+    let rec = ca.revoke_with(&serial, &rev)?;
     out::say!(
         "revoked {} ({}) reason {}; run `mtls ca crl` to publish it",
         rec.serial,

@@ -373,9 +373,11 @@ fn list_shows_expired_certificates() {
             cn: Some("old".into()),
             sans: vec![],
             profile: "client".into(),
-            not_before: 1_577_836_800, // 2020-01-01
-            not_after: 1_609_459_200,  // 2021-01-01
+            not_before: Some(1_577_836_800), // 2020-01-01
+            not_after: 1_609_459_200,        // 2021-01-01
             revoked_at: None,
+            invalidity_date: None,
+            hold_instruction: None,
             reason: None,
             der: vec![],
         }])

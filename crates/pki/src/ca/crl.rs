@@ -1,14 +1,12 @@
 //! Revocation and CRLs.
 
-use rcgen::{
-    CertificateRevocationListParams, Issuer, KeyIdMethod, RevocationReason, RevokedCertParams,
-    SerialNumber,
-};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::crl_der::{self, CrlFields};
 use super::{CertificateAuthority, files};
 use crate::error::{Error, Result};
 use crate::serial::Serial;
-use crate::store::{CertRecord, CrlState, Reason};
+use crate::store::{CertRecord, CrlState, Reason, Revocation};
 use crate::{fsutil, pemutil, time};
 
 /// A CRL just made.
@@ -32,7 +30,21 @@ impl CertificateAuthority {
     /// One indexed update: the cost does not depend on how many are revoked already.
     pub fn revoke(&mut self, serial: &Serial, reason: Reason) -> Result<CertRecord> {
         let now = time::now().unix_timestamp();
-        self.store.revoke(serial, now, reason)?;
+        self.revoke_with(serial, &Revocation::new(now, reason))
+    }
+
+    /// Revokes `serial` with the details of `revocation` (an invalidityDate, a hold
+    /// instruction), as [`CertificateAuthority::revoke`] does.
+    pub fn revoke_with(&mut self, serial: &Serial, revocation: &Revocation) -> Result<CertRecord> {
+        if let Some(oid) = &revocation.hold_instruction {
+            if crl_der::oid_der(oid).is_none() {
+                return Err(Error::invalid(
+                    "the hold instruction",
+                    format!("{oid:?} is not a dotted OID"),
+                ));
+            }
+        }
+        self.store.revoke(serial, revocation)?;
         self.store.get(serial)?.ok_or_else(|| Error::UnknownSerial {
             serial: serial.hex(),
         })
@@ -53,31 +65,16 @@ impl CertificateAuthority {
         let now = time::now();
         let next = time::after_days(now, days, "the CRL's nextUpdate")?;
         let (number, entries) = self.store.begin_crl()?;
-        let revoked_certs = entries
-            .iter()
-            .map(|e| RevokedCertParams {
-                serial_number: SerialNumber::from_slice(e.serial.as_bytes()),
-                revocation_time: time::from_unix(e.revoked_at),
-                // RFC 5280 5.3.1: reasonCode unspecified SHOULD be absent.
-                reason_code: rcgen_reason(e.reason),
-                invalidity_date: None,
-            })
-            .collect();
-        let params = CertificateRevocationListParams {
-            this_update: now,
-            next_update: next,
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs,
-            key_identifier_method: KeyIdMethod::PreSpecified(self.key_id.clone()),
+        let issuer = self.crl_issuer()?;
+        let fields = CrlFields {
+            issuer: &issuer,
+            this_update: now.unix_timestamp(),
+            next_update: next.unix_timestamp(),
+            number,
+            key_id: &self.key_id,
         };
-        let key = self.key()?;
-        let issuer = Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), key.key_pair())
-            .map_err(|e| Error::crypto("loading ca.crt as issuer", e))?;
-        let crl = params
-            .signed_by(&issuer)
-            .map_err(|e| Error::crypto("signing the CRL", e))?;
-        let pem = pemutil::encode("X509 CRL", crl.der());
+        let der = crl_der::signed_crl(&fields, &entries, self.key()?)?;
+        let pem = pemutil::encode("X509 CRL", &der);
         let path = self.dir.join(files::CRL);
         let installed = self.store.finish_crl(
             CrlState {
@@ -97,14 +94,20 @@ impl CertificateAuthority {
     }
 }
 
-fn rcgen_reason(r: Reason) -> Option<RevocationReason> {
-    Some(match r {
-        Reason::Unspecified => return None,
-        Reason::KeyCompromise => RevocationReason::KeyCompromise,
-        Reason::CaCompromise => RevocationReason::CaCompromise,
-        Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
-        Reason::Superseded => RevocationReason::Superseded,
-        Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
-        Reason::CertificateHold => RevocationReason::CertificateHold,
-    })
+impl CertificateAuthority {
+    /// The CA certificate's subject (the CRL's issuer), DER, once the certificate is checked
+    /// to allow CRL signing (RFC 5280 4.2.1.3).
+    fn crl_issuer(&self) -> Result<Vec<u8>> {
+        let (_, cert) = X509Certificate::from_der(&self.cert_der)
+            .map_err(|e| Error::decode(files::CERT, "certificate", e))?;
+        if let Ok(Some(ku)) = cert.key_usage() {
+            if !ku.value.crl_sign() {
+                return Err(Error::invalid(
+                    files::CERT,
+                    "its keyUsage does not include cRLSign, so it cannot sign CRLs",
+                ));
+            }
+        }
+        Ok(cert.subject().as_raw().to_vec())
+    }
 }

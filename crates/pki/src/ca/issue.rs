@@ -126,6 +126,12 @@ impl CertificateAuthority {
             .iter()
             .map(|r| self.prepare(r, now, &limits))
             .collect::<Result<Vec<_>>>()?;
+        // openssl's unique_subject = yes: checked before signing (so a batch fails whole), and
+        // again in each recording transaction (so concurrent runs cannot both pass).
+        let unique_at = self.config.ca.unique_subject.then(|| now.unix_timestamp());
+        if let Some(at) = unique_at {
+            check_unique_subjects(self.store.as_ref(), &prepared, at)?;
+        }
         // Field borrows (not `self.key()`) so that the store stays mutably borrowable.
         let key = self
             .key
@@ -147,7 +153,7 @@ impl CertificateAuthority {
         let mut out = Vec::with_capacity(prepared.len());
         let mut done = 0;
         for chunk in prepared.chunks_mut(BATCH) {
-            record_chunk(self.store.as_mut(), chunk, &issuer)?;
+            record_chunk(self.store.as_mut(), chunk, &issuer, unique_at)?;
             done += chunk.len();
             progress(done);
             out.extend(chunk.iter().map(|p| p.issued.clone()));
@@ -194,10 +200,15 @@ fn record_chunk(
     store: &mut dyn crate::store::Store,
     chunk: &mut [Prepared],
     issuer: &Issuer<'_, &rcgen::KeyPair>,
+    unique_at: Option<i64>,
 ) -> Result<()> {
+    let insert = |store: &mut dyn crate::store::Store, records: &[CertRecord]| match unique_at {
+        Some(at) => store.insert_unique(records, at),
+        None => store.insert(records),
+    };
     for _ in 0..3 {
         let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
-        match store.insert(&records) {
+        match insert(store, &records) {
             Ok(()) => return Ok(()),
             Err(Error::DuplicateSerial { .. }) => {
                 for p in chunk.iter_mut() {
@@ -211,7 +222,34 @@ fn record_chunk(
         }
     }
     let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
-    store.insert(&records)
+    insert(store, &records)
+}
+
+/// Refuses a subject that a certificate valid at `at` has, or that two requests share.
+fn check_unique_subjects(
+    store: &dyn crate::store::Store,
+    prepared: &[Prepared],
+    at: i64,
+) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for p in prepared {
+        let subject = &p.record.subject;
+        if let Some(serial) = store.valid_with_subject(subject, at)? {
+            return Err(Error::SubjectNotUnique {
+                subject: subject.clone(),
+                serial: serial.hex(),
+            });
+        }
+        if let Some(first) = seen.insert(subject.clone(), p.issued.what.clone()) {
+            return Err(Error::invalid(
+                &p.issued.what,
+                format!(
+                    "has the subject {subject} of {first} in the same run, and ca.toml sets unique_subject = true"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Signs every prepared certificate lacking a serial or a DER, on all cores.

@@ -2,6 +2,7 @@
 //! `crl.pem`, and the operations on it (init, sign, issue, revoke, CRL, list).
 
 mod crl;
+mod crl_der;
 mod issue;
 mod limits;
 mod prepare;

@@ -75,10 +75,12 @@ impl CertificateAuthority {
                 cn: subject.common_name().map(str::to_owned),
                 sans: sans.iter().map(ToString::to_string).collect(),
                 profile: r.profile.clone(),
-                not_before: not_before.unix_timestamp(),
+                not_before: Some(not_before.unix_timestamp()),
                 not_after: not_after.unix_timestamp(),
                 revoked_at: None,
                 reason: None,
+                invalidity_date: None,
+                hold_instruction: None,
                 der: Vec::new(),
             },
             issued: Issued {

@@ -1,7 +1,14 @@
 //! A reader for the parts of `openssl.cnf` that `openssl ca` uses: the `[ ca ]` section, the
 //! default CA section's paths and its policy section. Values with `$var` / `$dir` are expanded.
+//!
+//! `.include` follows OpenSSL 3 (config(5)): `.include FILE`, `.include = FILE`, a directory
+//! (its `*.cnf` / `*.conf` files, not subdirectories), `$var` expansion in the path, relative
+//! paths under `OPENSSL_CONF_INCLUDE` or `.pragma includedir`, and `.pragma abspath`. An
+//! included file continues the section it was included in. A file that cannot be found is
+//! skipped, as openssl skips it, and named in [`Cnf::notes`].
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::policy::{Policy, Rule};
@@ -9,61 +16,82 @@ use crate::policy::{Policy, Rule};
 /// The longest value after `$var` expansion, as in OpenSSL (`MAX_CONF_VALUE_LENGTH`).
 pub const MAX_VALUE_LEN: usize = 65536;
 
+/// How deep `.include` may nest. OpenSSL has no limit; a file including itself would loop.
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// What an include path names, as [`Cnf::parse_with`]'s reader finds it.
+#[derive(Debug, Clone)]
+pub enum Included {
+    /// A file and its text.
+    File(String),
+    /// A directory: its `.cnf` / `.conf` files (path, text), in name order.
+    Dir(Vec<(PathBuf, String)>),
+    /// Nothing readable there: why.
+    Missing(String),
+}
+
 /// A parsed configuration file: section name -> (key -> value), in file order.
 #[derive(Debug, Default, Clone)]
 pub struct Cnf {
     sections: HashMap<String, Vec<(String, String)>>,
+    notes: Vec<String>,
+}
+
+/// Parser state carried across included files.
+struct State<'r> {
+    cnf: Cnf,
+    section: String,
+    abspath: bool,
+    dollarid: bool,
+    includedir: Option<String>,
+    env_include: Option<String>,
+    read: &'r mut dyn FnMut(&Path) -> Included,
 }
 
 impl Cnf {
-    /// Parses openssl.cnf text. `what` names the file in errors.
+    /// Parses openssl.cnf text without following `.include` (each is named in
+    /// [`Cnf::notes`]). `what` names the file in errors.
     pub fn parse(text: &str, what: &str) -> Result<Cnf> {
-        let mut cnf = Cnf::default();
-        let mut section = String::from("default");
-        for (n, raw) in text.lines().enumerate() {
-            let line = strip_comment(raw).trim().to_string();
-            if line.is_empty() {
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix('[') {
-                let name = rest.strip_suffix(']').ok_or_else(|| {
-                    Error::decode(
-                        what,
-                        "openssl config",
-                        format!("line {}: unclosed [section", n + 1),
-                    )
-                })?;
-                section = name.trim().to_string();
-                continue;
-            }
-            if line.starts_with('.') {
-                continue; // .include / .pragma directives: not needed for `ca`
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(Error::decode(
-                    what,
-                    "openssl config",
-                    format!("line {}: expected key = value, found {line:?}", n + 1),
-                ));
-            };
-            let key = k.trim().to_string();
-            let value = v.trim().trim_matches('"').to_string();
-            let expanded = cnf.expand(&section, &value).ok_or_else(|| {
-                Error::decode(
-                    what,
-                    "openssl config",
-                    format!(
-                        "line {}: the value of {key} is longer than {MAX_VALUE_LEN} bytes after $-expansion",
-                        n + 1
-                    ),
-                )
-            })?;
-            cnf.sections
-                .entry(section.clone())
-                .or_default()
-                .push((key, expanded));
-        }
-        Ok(cnf)
+        Self::parse_with(text, what, None, &mut |p| {
+            Included::Missing(format!("{} was not read (no include reader)", p.display()))
+        })
+    }
+
+    /// Reads `path` and every file it includes from the file system. Relative include paths
+    /// are taken as openssl takes them (under `OPENSSL_CONF_INCLUDE`, else the includedir
+    /// pragma, else the working directory), and failing that next to `path`.
+    pub fn load(path: &Path) -> Result<Cnf> {
+        let text = String::from_utf8_lossy(&crate::fsutil::read(path)?).into_owned();
+        let env = std::env::var("OPENSSL_CONF_INCLUDE").ok();
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut read = |p: &Path| read_include(p, &base);
+        Self::parse_with(&text, &path.display().to_string(), env, &mut read)
+    }
+
+    /// Parses `text`, reading included paths with `read`. `env_include` is the value of
+    /// `OPENSSL_CONF_INCLUDE`, if any.
+    pub fn parse_with(
+        text: &str,
+        what: &str,
+        env_include: Option<String>,
+        read: &mut dyn FnMut(&Path) -> Included,
+    ) -> Result<Cnf> {
+        let mut st = State {
+            cnf: Cnf::default(),
+            section: String::from("default"),
+            abspath: false,
+            dollarid: false,
+            includedir: None,
+            env_include,
+            read,
+        };
+        st.parse_text(text, what, 0, false)?;
+        Ok(st.cnf)
+    }
+
+    /// What the parse could not do: includes that were not found or not followed.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The value of `key` in `section` (last one wins, as in openssl).
@@ -122,7 +150,7 @@ impl Cnf {
 
     /// Expands `$var`, `${var}`, `$(var)` and `$section::var`; `None` when the result would
     /// exceed [`MAX_VALUE_LEN`] (each line can double the length of the last: `a = $a$a`).
-    fn expand(&self, section: &str, value: &str) -> Option<String> {
+    fn expand(&self, section: &str, value: &str, dollarid: bool) -> Option<String> {
         let mut out = String::new();
         let mut rest = value;
         while let Some(i) = rest.find('$') {
@@ -138,6 +166,11 @@ impl Cnf {
                     Some(j) => (&inner[..j], &inner[j + 1..]),
                     None => ("", after),
                 }
+            } else if dollarid {
+                // `.pragma dollarid:on`: `$` is part of names; only `${}` / `$()` expand.
+                out.push('$');
+                rest = after;
+                continue;
             } else {
                 let end = after
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -161,6 +194,195 @@ impl Cnf {
         }
         out.push_str(rest);
         (out.len() <= MAX_VALUE_LEN).then_some(out)
+    }
+}
+
+impl State<'_> {
+    fn parse_text(&mut self, text: &str, what: &str, depth: usize, from_dir: bool) -> Result<()> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = strip_comment(raw).trim().to_string();
+            let bad =
+                |d: String| Error::decode(what, "openssl config", format!("line {}: {d}", n + 1));
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix('[') {
+                let name = rest
+                    .strip_suffix(']')
+                    .ok_or_else(|| bad("unclosed [section".into()))?;
+                self.section = name.trim().to_string();
+                continue;
+            }
+            if let Some(arg) = directive(&line, ".include") {
+                self.include(arg, what, n + 1, depth, from_dir)?;
+                continue;
+            }
+            if let Some(arg) = directive(&line, ".pragma") {
+                self.pragma(arg);
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                if line.starts_with('.') {
+                    self.cnf.notes.push(format!(
+                        "{what} line {}: directive {line:?} is not one openssl knows; ignored",
+                        n + 1
+                    ));
+                    continue;
+                }
+                return Err(bad(format!("expected key = value, found {line:?}")));
+            };
+            let key = k.trim().to_string();
+            let value = v.trim().trim_matches('"').to_string();
+            let expanded = self
+                .cnf
+                .expand(&self.section, &value, self.dollarid)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the value of {key} is longer than {MAX_VALUE_LEN} bytes after $-expansion"
+                    ))
+                })?;
+            self.cnf
+                .sections
+                .entry(self.section.clone())
+                .or_default()
+                .push((key, expanded));
+        }
+        Ok(())
+    }
+
+    /// `.pragma [=] name:value`: abspath, includedir and dollarid; others do not change what
+    /// `openssl ca` reads.
+    fn pragma(&mut self, arg: &str) {
+        let Some((name, value)) = arg.split_once(':') else {
+            return;
+        };
+        let on = matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "on");
+        match name.trim() {
+            "abspath" => self.abspath = on,
+            "dollarid" => self.dollarid = on,
+            "includedir" => self.includedir = Some(value.trim().to_string()),
+            _ => {}
+        }
+    }
+
+    fn include(
+        &mut self,
+        arg: &str,
+        what: &str,
+        line: usize,
+        depth: usize,
+        from_dir: bool,
+    ) -> Result<()> {
+        let bad = |d: String| Error::decode(what, "openssl config", format!("line {line}: {d}"));
+        // The path is expanded in the default section, as openssl's str_copy(conf, NULL, …).
+        let raw = arg.trim_matches('"');
+        let expanded = self
+            .cnf
+            .expand("default", raw, self.dollarid)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the .include path is longer than {MAX_VALUE_LEN} bytes"
+                ))
+            })?;
+        if expanded.is_empty() {
+            return Err(bad(".include needs a path".into()));
+        }
+        let mut path = PathBuf::from(&expanded);
+        if path.is_relative() {
+            if self.abspath {
+                return Err(bad(format!(
+                    ".include {expanded}: `.pragma abspath:true` requires an absolute path"
+                )));
+            }
+            if let Some(base) = self.env_include.as_ref().or(self.includedir.as_ref()) {
+                path = Path::new(base).join(path);
+            }
+        }
+        if depth + 1 > MAX_INCLUDE_DEPTH {
+            return Err(bad(format!(
+                ".include {} nests deeper than {MAX_INCLUDE_DEPTH} files (does a file include itself?)",
+                path.display()
+            )));
+        }
+        match (self.read)(&path) {
+            Included::File(text) => {
+                self.parse_text(&text, &path.display().to_string(), depth + 1, from_dir)
+            }
+            Included::Dir(_) if from_dir => {
+                // config(5): a directory named from a file read from a directory is ignored.
+                self.cnf.notes.push(format!(
+                    "{what} line {line}: .include of directory {} inside a directory include is ignored, as openssl ignores it",
+                    path.display()
+                ));
+                Ok(())
+            }
+            Included::Dir(files) => {
+                for (file, text) in files {
+                    self.parse_text(&text, &file.display().to_string(), depth + 1, true)?;
+                }
+                Ok(())
+            }
+            Included::Missing(why) => {
+                self.cnf.notes.push(format!(
+                    "{what} line {line}: .include {}: {why}; skipped, as openssl skips it",
+                    path.display()
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The argument of `.NAME`, `.NAME arg` or `.NAME = arg` (the `=` is optional, config(5)).
+fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(name)?;
+    if !(rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace() || c == '=')) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    Some(rest.strip_prefix('=').unwrap_or(rest).trim())
+}
+
+/// Reads an include target from the file system; a relative path that is not found from the
+/// working directory is tried next to the including configuration file.
+fn read_include(path: &Path, base: &Path) -> Included {
+    let candidates = if path.is_relative() && !path.exists() {
+        vec![path.to_path_buf(), base.join(path)]
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let Some(found) = candidates.iter().find(|p| p.exists()) else {
+        return Included::Missing("no such file or directory".into());
+    };
+    if found.is_dir() {
+        let mut files = Vec::new();
+        let entries = match std::fs::read_dir(found) {
+            Ok(e) => e,
+            Err(e) => return Included::Missing(e.to_string()),
+        };
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                p.is_file() && (name.ends_with(".cnf") || name.ends_with(".conf"))
+            })
+            .collect();
+        names.sort();
+        for p in names {
+            match crate::fsutil::read(&p) {
+                Ok(b) => files.push((p, String::from_utf8_lossy(&b).into_owned())),
+                Err(e) => return Included::Missing(e.to_string()),
+            }
+        }
+        return Included::Dir(files);
+    }
+    match crate::fsutil::read(found) {
+        Ok(b) => Included::File(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => Included::Missing(e.to_string()),
     }
 }
 
@@ -189,6 +411,93 @@ mod tests {
         assert_eq!(p.rule(&crate::name::Attr::Locality), None);
         assert!(Cnf::parse("[oops\n", "t").is_err());
         assert!(Cnf::parse("novalue\n", "t").is_err());
+    }
+
+    fn files(map: &[(&str, &str)]) -> impl FnMut(&Path) -> Included + use<> {
+        let map: HashMap<PathBuf, String> = map
+            .iter()
+            .map(|(k, v)| (PathBuf::from(k), v.to_string()))
+            .collect();
+        move |p: &Path| {
+            if let Some(t) = map.get(p) {
+                return Included::File(t.clone());
+            }
+            let mut in_dir: Vec<(PathBuf, String)> = map
+                .iter()
+                .filter(|(k, _)| k.parent() == Some(p))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if in_dir.is_empty() {
+                Included::Missing("no such file or directory".into())
+            } else {
+                in_dir.sort();
+                Included::Dir(in_dir)
+            }
+        }
+    }
+
+    #[test]
+    fn includes_follow_openssl_3() {
+        let main = "base = /etc/ssl\n[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\n\
+                    policy = policy_match\n.include $base/policy.cnf\n.include=/etc/ssl/conf.d\n\
+                    .include /nowhere.cnf\n";
+        let mut read = files(&[
+            // Continues [ CA_default ] until it opens a section of its own.
+            (
+                "/etc/ssl/policy.cnf",
+                "database = /db/index.txt\n[ policy_match ]\ncommonName = supplied\n",
+            ),
+            (
+                "/etc/ssl/conf.d/a.cnf",
+                "[ extra ]\nx = 1\n.include /etc/ssl/conf.d\n",
+            ),
+            ("/etc/ssl/conf.d/b.conf", "[ extra ]\ny = 2\n"),
+        ]);
+        let c = Cnf::parse_with(main, "main.cnf", None, &mut read).unwrap();
+        assert_eq!(c.get("CA_default", "database"), Some("/db/index.txt"));
+        assert!(c.policy("t").unwrap().is_some());
+        assert_eq!(
+            (c.get("extra", "x"), c.get("extra", "y")),
+            (Some("1"), Some("2"))
+        );
+        let notes = c.notes().join("\n");
+        assert!(
+            notes.contains("/nowhere.cnf") && notes.contains("skipped"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("inside a directory include is ignored"),
+            "{notes}"
+        );
+
+        // Relative paths: OPENSSL_CONF_INCLUDE, then the includedir pragma.
+        let mut read = files(&[("/inc/p.cnf", "k = v\n")]);
+        let c = Cnf::parse_with(".include p.cnf\n", "m", Some("/inc".into()), &mut read).unwrap();
+        assert_eq!(c.get("default", "k"), Some("v"));
+        let c = Cnf::parse_with(
+            ".pragma includedir:/inc\n.include = p.cnf\n",
+            "m",
+            None,
+            &mut read,
+        )
+        .unwrap();
+        assert_eq!(c.get("default", "k"), Some("v"));
+        let e = Cnf::parse_with(
+            ".pragma = abspath:true\n.include p.cnf\n",
+            "m",
+            None,
+            &mut read,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2") && e.contains("absolute"), "{e}");
+
+        // A file including itself is stopped, naming the depth.
+        let mut read = files(&[("/loop.cnf", ".include /loop.cnf\n")]);
+        let e = Cnf::parse_with(".include /loop.cnf\n", "m", None, &mut read)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deeper than 16"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Issuance code talks to the [`Store`] trait only, so a PostgreSQL backend for several CA
 //! instances can be added without touching it. The shipped backend is [`sqlite::SqliteStore`].
 
+mod schema;
 pub mod sqlite;
 
 use serde::Serialize;
@@ -28,11 +29,15 @@ pub enum Reason {
     CessationOfOperation,
     /// certificateHold (6).
     CertificateHold,
+    /// removeFromCRL (8): a held certificate released. openssl's `ca -revoke -crl_reason
+    /// removeFromCRL` writes it, and lists the entry in its CRLs with this reason; RFC 5280
+    /// 6.3.3 (k) makes such an entry UNREVOKED for a verifier.
+    RemoveFromCrl,
 }
 
 impl Reason {
     /// Every reason with its RFC 5280 / openssl name.
-    pub const ALL: [(Reason, &'static str); 7] = [
+    pub const ALL: [(Reason, &'static str); 8] = [
         (Reason::Unspecified, "unspecified"),
         (Reason::KeyCompromise, "keyCompromise"),
         (Reason::CaCompromise, "CACompromise"),
@@ -40,6 +45,7 @@ impl Reason {
         (Reason::Superseded, "superseded"),
         (Reason::CessationOfOperation, "cessationOfOperation"),
         (Reason::CertificateHold, "certificateHold"),
+        (Reason::RemoveFromCrl, "removeFromCRL"),
     ];
 
     /// The CRLReason code.
@@ -52,6 +58,7 @@ impl Reason {
             Reason::Superseded => 4,
             Reason::CessationOfOperation => 5,
             Reason::CertificateHold => 6,
+            Reason::RemoveFromCrl => 8,
         }
     }
 
@@ -78,7 +85,7 @@ impl Reason {
             .ok_or_else(|| {
                 crate::Error::invalid(
                     format!("revocation reason {s:?}"),
-                    "unknown; use unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation or certificateHold",
+                    "unknown; use unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold or removeFromCRL",
                 )
             })
     }
@@ -98,14 +105,21 @@ pub struct CertRecord {
     pub sans: Vec<String>,
     /// The profile it was issued under (`imported` for certificates taken over from openssl).
     pub profile: String,
-    /// notBefore, Unix seconds.
-    pub not_before: i64,
+    /// notBefore, Unix seconds; `None` for a record imported from `index.txt` without its
+    /// certificate file (index.txt keeps only the expiry).
+    pub not_before: Option<i64>,
     /// notAfter, Unix seconds.
     pub not_after: i64,
     /// Revocation time, Unix seconds.
     pub revoked_at: Option<i64>,
     /// Revocation reason.
     pub reason: Option<Reason>,
+    /// When the key is known or suspected to have been compromised (the CRL entry's
+    /// invalidityDate; openssl's `-crl_compromise` / `-crl_CA_compromise`), Unix seconds.
+    pub invalidity_date: Option<i64>,
+    /// The hold instruction of a certificateHold (the CRL entry's holdInstructionCode), a
+    /// dotted OID; see [`hold`].
+    pub hold_instruction: Option<String>,
     /// The certificate, DER (may be empty for records imported without the certificate file).
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -115,15 +129,102 @@ fn ser_serial<S: serde::Serializer>(s: &Serial, ser: S) -> std::result::Result<S
     ser.serialize_str(&s.hex())
 }
 
+impl CertRecord {
+    /// True when the record came from openssl's `index.txt` alone (no certificate file).
+    pub fn from_index_only(&self) -> bool {
+        self.der.is_empty()
+    }
+
+    /// The revocation, if revoked.
+    pub fn revocation(&self) -> Option<Revocation> {
+        Some(Revocation {
+            at: self.revoked_at?,
+            reason: self.reason.unwrap_or(Reason::Unspecified),
+            invalidity_date: self.invalidity_date,
+            hold_instruction: self.hold_instruction.clone(),
+        })
+    }
+}
+
+/// A revocation: when, why, and the CRL entry's optional details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Why.
+    pub reason: Reason,
+    /// The invalidityDate (RFC 5280 5.3.2), Unix seconds.
+    pub invalidity_date: Option<i64>,
+    /// The holdInstructionCode (RFC 5280 5.3.2 in its 1999 form, kept by openssl), dotted OID.
+    pub hold_instruction: Option<String>,
+}
+
+impl Revocation {
+    /// A revocation now-or-`at` with only a reason.
+    pub fn new(at: i64, reason: Reason) -> Revocation {
+        Revocation {
+            at,
+            reason,
+            invalidity_date: None,
+            hold_instruction: None,
+        }
+    }
+}
+
 /// One entry of a CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedEntry {
     /// The serial number.
     pub serial: Serial,
-    /// When, Unix seconds.
-    pub revoked_at: i64,
-    /// Why.
-    pub reason: Reason,
+    /// The revocation.
+    pub revocation: Revocation,
+}
+
+/// Hold instructions (RFC 3280 5.3.2; the `holdInstruction` arc 1.2.840.10040.2), by the names
+/// openssl knows them (`openssl ca -crl_hold`).
+pub mod hold {
+    /// holdInstructionNone.
+    pub const NONE: &str = "1.2.840.10040.2.1";
+    /// holdInstructionCallIssuer.
+    pub const CALL_ISSUER: &str = "1.2.840.10040.2.2";
+    /// holdInstructionReject.
+    pub const REJECT: &str = "1.2.840.10040.2.3";
+
+    const NAMES: [(&str, &str, &str); 3] = [
+        (NONE, "holdInstructionNone", "Hold Instruction None"),
+        (
+            CALL_ISSUER,
+            "holdInstructionCallIssuer",
+            "Hold Instruction Call Issuer",
+        ),
+        (REJECT, "holdInstructionReject", "Hold Instruction Reject"),
+    ];
+
+    /// The dotted OID of an openssl short or long name, or of a dotted OID (checked).
+    pub fn parse(s: &str) -> Option<String> {
+        if let Some((oid, _, _)) = NAMES
+            .iter()
+            .find(|(_, short, long)| short.eq_ignore_ascii_case(s) || long.eq_ignore_ascii_case(s))
+        {
+            return Some((*oid).to_string());
+        }
+        let arcs: Vec<&str> = s.split('.').collect();
+        let valid = arcs.len() >= 2
+            && arcs
+                .iter()
+                .all(|a| !a.is_empty() && a.len() <= 19 && a.bytes().all(|b| b.is_ascii_digit()))
+            && matches!(arcs[0], "0" | "1" | "2");
+        valid.then(|| s.to_string())
+    }
+
+    /// The openssl short name of a dotted OID, or the OID itself.
+    pub fn name(oid: &str) -> &str {
+        NAMES
+            .iter()
+            .find(|(o, _, _)| *o == oid)
+            .map(|(_, short, _)| *short)
+            .unwrap_or(oid)
+    }
 }
 
 /// Which records [`Store::list`] returns.
@@ -154,15 +255,24 @@ pub struct CrlState {
 /// The CA's persistent record. Every method is one transaction.
 pub trait Store: Send {
     /// Inserts certificates in one transaction. A serial already present makes the whole call
-    /// fail with [`crate::Error::Invalid`] naming it, inserting nothing; callers retry with new
-    /// serials (random 126-bit serials make this practically impossible, but it is checked).
+    /// fail with [`crate::Error::DuplicateSerial`] naming it, inserting nothing; callers retry
+    /// with new serials (random 126-bit serials make this practically impossible, but it is
+    /// checked).
     fn insert(&mut self, records: &[CertRecord]) -> Result<()>;
+    /// As [`Store::insert`], and in the same transaction refuses (with
+    /// [`crate::Error::SubjectNotUnique`]) a record whose subject a valid certificate (not
+    /// revoked, not expired at `now`) already has, or another record of the batch: openssl's
+    /// `unique_subject = yes`.
+    fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()>;
+    /// The serial of a certificate with exactly this subject that is valid at `now` (not
+    /// revoked, not expired), if any.
+    fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>>;
     /// True when the serial is recorded.
     fn contains(&self, serial: &Serial) -> Result<bool>;
     /// One record.
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>>;
     /// Marks a certificate revoked; unknown or already revoked serials are errors.
-    fn revoke(&mut self, serial: &Serial, at: i64, reason: Reason) -> Result<()>;
+    fn revoke(&mut self, serial: &Serial, revocation: &Revocation) -> Result<()>;
     /// Reserves the next CRL number and returns it with every revoked entry, atomically.
     fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)>;
     /// Publishes the CRL issued under `state.number`: runs `write` (which writes `crl.pem`) and
@@ -194,4 +304,7 @@ pub trait Store: Send {
     fn last_crl_number(&self) -> Result<u64>;
     /// Sets the next CRL number to at least `n` (used by import to continue numbering).
     fn set_min_crl_number(&mut self, n: u64) -> Result<()>;
+    /// Records the state of a CRL published elsewhere (import: openssl's last CRL), unless a
+    /// CRL with a number at least as high is recorded already.
+    fn set_crl_state(&mut self, state: CrlState) -> Result<()>;
 }

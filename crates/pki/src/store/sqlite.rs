@@ -6,30 +6,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{CertRecord, CrlState, Reason, RevokedEntry, StatusFilter, Store};
+use super::{CertRecord, CrlState, Reason, Revocation, RevokedEntry, StatusFilter, Store};
 use crate::error::{Error, Result};
 use crate::serial::Serial;
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE certs (
-    serial      TEXT PRIMARY KEY,
-    subject     TEXT NOT NULL,
-    cn          TEXT,
-    sans        TEXT NOT NULL,
-    profile     TEXT NOT NULL,
-    not_before  INTEGER NOT NULL,
-    not_after   INTEGER NOT NULL,
-    revoked_at  INTEGER,
-    reason      INTEGER,
-    der         BLOB NOT NULL
-);
-CREATE INDEX certs_revoked ON certs(revoked_at) WHERE revoked_at IS NOT NULL;
-CREATE INDEX certs_not_after ON certs(not_after);
-";
+pub const SCHEMA_VERSION: i64 = super::schema::VERSION;
 
 /// The SQLite store of one CA.
 pub struct SqliteStore {
@@ -51,7 +33,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_err(path, e))?;
-        tx.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        super::schema::create(&tx).map_err(|e| db_err(path, e))?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1), ('crl_number', '0')",
             params![SCHEMA_VERSION.to_string()],
@@ -71,11 +53,18 @@ impl SqliteStore {
                 detail: "missing (is this a CA directory?)".into(),
             });
         }
-        let s = Self::connect(path)?;
-        let v: i64 = s
+        let mut s = Self::connect(path)?;
+        let mut v: i64 = s
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| s.err(e))?;
+        if v < SCHEMA_VERSION {
+            super::schema::migrate(&mut s.conn, v).map_err(|e| db_err(path, e))?;
+            v = s
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(|e| db_err(path, e))?;
+        }
         if v != SCHEMA_VERSION {
             return Err(Error::Store {
                 path: path.into(),
@@ -140,6 +129,8 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
     let sans: String = r.get(3)?;
     let reason: Option<u8> = r.get(8)?;
     Ok(CertRecord {
+        invalidity_date: r.get(10)?,
+        hold_instruction: r.get(11)?,
         serial: serial.parse().unwrap_or_else(|_| Serial::from_bytes(&[])),
         subject: r.get(1)?,
         cn: r.get(2)?,
@@ -157,11 +148,13 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
     })
 }
 
-const COLUMNS: &str =
-    "serial, subject, cn, sans, profile, not_before, not_after, revoked_at, reason, der";
+const COLUMNS: &str = "serial, subject, cn, sans, profile, not_before, not_after, revoked_at, \
+                       reason, der, invalidity_date, hold_instruction";
 
-impl Store for SqliteStore {
-    fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
+impl SqliteStore {
+    /// The insert of [`Store::insert`]; with `unique_at`, openssl's `unique_subject` check
+    /// against certificates valid at that time, in the same transaction.
+    fn insert_checked(&mut self, records: &[CertRecord], unique_at: Option<i64>) -> Result<()> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -170,10 +163,17 @@ impl Store for SqliteStore {
         {
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO certs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    "INSERT INTO certs ({COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ))
                 .map_err(|e| db_err(&path, e))?;
             for r in records {
+                if let Some(now) = unique_at {
+                    check_unique(&tx, &r.subject, now).map_err(|e| match e {
+                        Unique::Db(e) => db_err(&path, e),
+                        Unique::Taken(e) => e,
+                    })?;
+                }
                 let res = stmt.execute(params![
                     r.serial.hex(),
                     r.subject,
@@ -185,6 +185,8 @@ impl Store for SqliteStore {
                     r.revoked_at,
                     r.reason.map(Reason::code),
                     r.der,
+                    r.invalidity_date,
+                    r.hold_instruction,
                 ]);
                 match res {
                     Ok(_) => {}
@@ -200,6 +202,54 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(|e| db_err(&path, e))
+    }
+}
+
+enum Unique {
+    Db(rusqlite::Error),
+    Taken(Error),
+}
+
+/// Refuses `subject` when a certificate valid at `now` has it (records inserted earlier in the
+/// same transaction included).
+fn check_unique(tx: &Connection, subject: &str, now: i64) -> std::result::Result<(), Unique> {
+    let taken: Option<String> = tx
+        .prepare_cached(
+            "SELECT serial FROM certs WHERE subject = ?1 AND revoked_at IS NULL \
+             AND not_after >= ?2 LIMIT 1",
+        )
+        .and_then(|mut st| st.query_row(params![subject, now], |r| r.get(0)).optional())
+        .map_err(Unique::Db)?;
+    match taken {
+        Some(serial) => Err(Unique::Taken(Error::SubjectNotUnique {
+            subject: subject.to_string(),
+            serial,
+        })),
+        None => Ok(()),
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
+        self.insert_checked(records, None)
+    }
+
+    fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()> {
+        self.insert_checked(records, Some(now))
+    }
+
+    fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>> {
+        match check_unique(&self.conn, subject, now) {
+            Ok(()) => Ok(None),
+            Err(Unique::Db(e)) => Err(self.err(e)),
+            Err(Unique::Taken(Error::SubjectNotUnique { serial, .. })) => {
+                serial.parse().map(Some).map_err(|_| Error::Store {
+                    path: self.path.clone(),
+                    detail: format!("corrupt serial {serial:?} in the store"),
+                })
+            }
+            Err(Unique::Taken(e)) => Err(e),
+        }
     }
 
     fn contains(&self, serial: &Serial) -> Result<bool> {
@@ -225,7 +275,7 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
-    fn revoke(&mut self, serial: &Serial, at: i64, reason: Reason) -> Result<()> {
+    fn revoke(&mut self, serial: &Serial, rev: &Revocation) -> Result<()> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -259,8 +309,15 @@ impl Store for SqliteStore {
             Some((None, _)) => {}
         }
         tx.execute(
-            "UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1",
-            params![serial.hex(), at, reason.code()],
+            "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, \
+             hold_instruction = ?5 WHERE serial = ?1",
+            params![
+                serial.hex(),
+                rev.at,
+                rev.reason.code(),
+                rev.invalidity_date,
+                rev.hold_instruction
+            ],
         )
         .map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))
@@ -285,31 +342,33 @@ impl Store for SqliteStore {
         {
             let mut stmt = tx
                 .prepare(
-                    "SELECT serial, revoked_at, reason FROM certs WHERE revoked_at IS NOT NULL",
+                    "SELECT serial, revoked_at, reason, invalidity_date, hold_instruction \
+                     FROM certs WHERE revoked_at IS NOT NULL",
                 )
                 .map_err(|e| db_err(&path, e))?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<u8>>(2)?,
+                        Revocation {
+                            at: r.get(1)?,
+                            reason: r
+                                .get::<_, Option<u8>>(2)?
+                                .and_then(Reason::from_code)
+                                .unwrap_or(Reason::Unspecified),
+                            invalidity_date: r.get(3)?,
+                            hold_instruction: r.get(4)?,
+                        },
                     ))
                 })
                 .map_err(|e| db_err(&path, e))?;
             for row in rows {
-                let (s, at, reason) = row.map_err(|e| db_err(&path, e))?;
+                let (s, revocation) = row.map_err(|e| db_err(&path, e))?;
                 let serial = s.parse().map_err(|_| Error::Store {
                     path: path.clone(),
                     detail: format!("corrupt serial {s:?} in the store"),
                 })?;
-                entries.push(RevokedEntry {
-                    serial,
-                    revoked_at: at,
-                    reason: reason
-                        .and_then(Reason::from_code)
-                        .unwrap_or(Reason::Unspecified),
-                });
+                entries.push(RevokedEntry { serial, revocation });
             }
         }
         tx.commit().map_err(|e| db_err(&path, e))?;
@@ -449,5 +508,22 @@ impl Store for SqliteStore {
                 .map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    fn set_crl_state(&mut self, state: CrlState) -> Result<()> {
+        let published = self.crl_state()?.map(|s| s.number).unwrap_or(0);
+        if state.number > published {
+            let value = format!(
+                "{} {} {}",
+                state.number, state.this_update, state.next_update
+            );
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('crl_state', ?1)",
+                    [value],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        self.set_min_crl_number(state.number)
     }
 }

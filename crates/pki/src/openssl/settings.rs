@@ -1,0 +1,173 @@
+//! The `openssl ca` settings an import carries over into `ca.toml`, and the ones it cannot.
+
+use super::cnf::Cnf;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// The leaf profiles `default_days` sets: what `openssl ca` without `-days` would have issued.
+const LEAF_PROFILES: [&str; 3] = ["server", "client", "server-client"];
+
+/// The longest validity an imported setting may ask for: 100 years, as the CLI's `--days`.
+const MAX_DAYS: u32 = 36_500;
+
+/// Settings read from the default CA section and `index.txt.attr`.
+#[derive(Debug, Default)]
+pub(super) struct Settings {
+    /// `unique_subject`, and where it came from.
+    pub unique_subject: (bool, &'static str),
+    /// The `x509_extensions` section: its name and its lines, kept for export.
+    pub usr_cert: Option<(String, String)>,
+}
+
+/// Applies the CA section's settings to `config`; says in `mapped` / `not_mapped` what it did.
+pub(super) fn apply(
+    cnf: Option<&Cnf>,
+    attr: Option<&str>,
+    config: &mut Config,
+    mapped: &mut Vec<String>,
+    not_mapped: &mut Vec<String>,
+) -> Result<Settings> {
+    let mut out = Settings::default();
+    // openssl: index.txt.attr wins over the config, and the default is yes.
+    let from_attr = attr.and_then(|t| attr_value(t, "unique_subject"));
+    let section = cnf.map(|c| c.default_ca()).unwrap_or_default();
+    let get = |k: &str| cnf.and_then(|c| c.get(&section, k));
+    out.unique_subject = match (from_attr, get("unique_subject")) {
+        (Some(v), _) => (yes(&v), "index.txt.attr"),
+        (None, Some(v)) => (yes(v), "openssl.cnf"),
+        (None, None) => (
+            true,
+            "openssl's default (neither index.txt.attr nor openssl.cnf sets it)",
+        ),
+    };
+    config.ca.unique_subject = out.unique_subject.0;
+    mapped.push(format!(
+        "unique_subject = {} (from {}) -> unique_subject = {}",
+        if out.unique_subject.0 { "yes" } else { "no" },
+        out.unique_subject.1,
+        out.unique_subject.0
+    ));
+    let Some(cnf) = cnf else {
+        return Ok(out);
+    };
+    if let Some(v) = get("default_days") {
+        let days = number(v, "default_days", &section)?.max(1);
+        for name in LEAF_PROFILES {
+            if let Some(p) = config.profiles.get_mut(name) {
+                p.days = days;
+            }
+        }
+        mapped.push(format!(
+            "default_days = {days} -> days = {days} for the profiles {}",
+            LEAF_PROFILES.join(", ")
+        ));
+    }
+    crl_days(
+        get("default_crl_days"),
+        get("default_crl_hours"),
+        &section,
+        config,
+        mapped,
+        not_mapped,
+    )?;
+    if let Some(md) = get("default_md") {
+        if !matches!(md.to_ascii_lowercase().as_str(), "sha256" | "default") {
+            not_mapped.push(format!(
+                "default_md = {md}: mtls signs with the digest of its key type (SHA-256; SHA-384 for P-384)"
+            ));
+        }
+    }
+    if let Some(v) = get("copy_extensions") {
+        if !v.eq_ignore_ascii_case("none") {
+            not_mapped.push(format!(
+                "copy_extensions = {v}: mtls never copies request extensions; a request's subjectAltNames are kept only where the profile's san_allow allows them"
+            ));
+        }
+    }
+    if let Some(name) = get("x509_extensions") {
+        match cnf.section(name) {
+            Some(lines) => {
+                let text: String = lines.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+                mapped.push(format!(
+                    "x509_extensions = {name}: kept for `export-openssl` (mtls issues with its own profiles)"
+                ));
+                out.usr_cert = Some((name.to_string(), text));
+            }
+            None => not_mapped.push(format!(
+                "x509_extensions = {name}: the section [{name}] is missing; not kept"
+            )),
+        }
+    }
+    for key in [
+        "crl_extensions",
+        "default_startdate",
+        "default_enddate",
+        "email_in_dn",
+        "preserve",
+    ] {
+        if let Some(v) = get(key) {
+            not_mapped.push(format!("{key} = {v}: not carried over"));
+        }
+    }
+    Ok(out)
+}
+
+/// `default_crl_days` and `default_crl_hours` add up in openssl; mtls counts whole days.
+fn crl_days(
+    days: Option<&str>,
+    hours: Option<&str>,
+    section: &str,
+    config: &mut Config,
+    mapped: &mut Vec<String>,
+    not_mapped: &mut Vec<String>,
+) -> Result<()> {
+    if days.is_none() && hours.is_none() {
+        return Ok(());
+    }
+    let d = days
+        .map(|v| number(v, "default_crl_days", section))
+        .transpose()?
+        .unwrap_or(0);
+    let h = hours
+        .map(|v| number(v, "default_crl_hours", section))
+        .transpose()?
+        .unwrap_or(0);
+    let total = u64::from(d) * 24 + u64::from(h);
+    let whole = u32::try_from(total.div_ceil(24)).unwrap_or(u32::MAX).max(1);
+    config.ca.crl_days = whole;
+    if total % 24 == 0 && total > 0 {
+        mapped.push(format!("default_crl_days = {d} -> crl_days = {whole}"));
+    } else {
+        not_mapped.push(format!(
+            "default_crl_days = {d}, default_crl_hours = {h}: mtls counts whole days; crl_days = {whole}"
+        ));
+    }
+    Ok(())
+}
+
+fn number(v: &str, key: &str, section: &str) -> Result<u32> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n <= MAX_DAYS)
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("[{section}] {key}"),
+                format!("{v:?} is not a number of days from 0 to {}", MAX_DAYS),
+            )
+        })
+}
+
+/// openssl's `parse_yes_or_no`: y/Y/t/T/1 and "on" are yes.
+fn yes(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    matches!(v.chars().next(), Some('y' | 't' | '1')) || v == "on"
+}
+
+/// A `key = value` of `index.txt.attr`.
+fn attr_value(text: &str, key: &str) -> Option<String> {
+    text.lines().rev().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}

@@ -1,0 +1,72 @@
+//! The SQLite schema, and the migration of older CA directories to it.
+//!
+//! Version 1 (mtls 0.1) kept `not_before NOT NULL` (0 for a record imported from `index.txt`
+//! alone) and no CRL entry details. Version 2 allows a null `not_before`, adds the
+//! invalidityDate and hold instruction of a revocation, and indexes subjects for
+//! `unique_subject`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The schema version this code writes and reads.
+pub const VERSION: i64 = 2;
+
+const CERTS: &str = "
+CREATE TABLE certs (
+    serial           TEXT PRIMARY KEY,
+    subject          TEXT NOT NULL,
+    cn               TEXT,
+    sans             TEXT NOT NULL,
+    profile          TEXT NOT NULL,
+    not_before       INTEGER,
+    not_after        INTEGER NOT NULL,
+    revoked_at       INTEGER,
+    reason           INTEGER,
+    der              BLOB NOT NULL,
+    invalidity_date  INTEGER,
+    hold_instruction TEXT
+);
+CREATE INDEX certs_revoked ON certs(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX certs_not_after ON certs(not_after);
+CREATE INDEX certs_valid_subject ON certs(subject) WHERE revoked_at IS NULL;
+";
+
+/// Creates every table of a new store (inside the caller's transaction).
+pub fn create(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+    conn.execute_batch(CERTS)
+}
+
+/// Brings a store of an older version to [`VERSION`], in one transaction (a crash leaves the
+/// old version intact). Returns the version found.
+pub fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<i64> {
+    if from != 1 {
+        return Ok(from);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated it while this one waited for the lock.
+    let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if now == 1 {
+        tx.execute_batch("ALTER TABLE certs RENAME TO certs_v1;")?;
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS certs_revoked; DROP INDEX IF EXISTS certs_not_after;",
+        )?;
+        tx.execute_batch(CERTS)?;
+        // Version 1 wrote notBefore 0 for records without a certificate.
+        tx.execute_batch(
+            "INSERT INTO certs (serial, subject, cn, sans, profile, not_before, not_after,
+                                revoked_at, reason, der)
+             SELECT serial, subject, cn, sans, profile,
+                    CASE WHEN length(der) = 0 AND not_before = 0 THEN NULL ELSE not_before END,
+                    not_after, revoked_at, reason, der
+             FROM certs_v1;
+             DROP TABLE certs_v1;",
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
+            [VERSION.to_string()],
+        )?;
+        tx.pragma_update(None, "user_version", VERSION)?;
+    }
+    tx.commit()?;
+    Ok(from)
+}

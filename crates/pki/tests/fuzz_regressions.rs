@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mtls_pki::openssl::{cnf::Cnf, index};
+use mtls_pki::openssl::{
+    cnf::{Cnf, memory_reader},
+    index,
+};
 use mtls_pki::{Name, PrivateKey, Request, San};
 
 fn dir() -> PathBuf {
@@ -38,10 +41,20 @@ fn feed(target: &str, data: &[u8]) {
             }
         }
         "openssl_cnf" => {
-            if let Some(Ok(c)) = text.map(|s| Cnf::parse(s, "openssl.cnf")) {
+            // As the fuzz target: NUL-separated parts are the main file and /f/N.cnf.
+            let Some(s) = text else { return };
+            let mut parts = s.split('\0');
+            let main = parts.next().unwrap_or_default();
+            let files = parts
+                .enumerate()
+                .map(|(i, t)| (PathBuf::from(format!("/f/{}.cnf", i + 1)), t.to_string()))
+                .collect();
+            let mut read = memory_reader(files);
+            if let Ok(c) = Cnf::parse_with(main, "openssl.cnf", None, &mut read) {
                 let ca = c.default_ca();
                 let _ = c.get(&ca, "dir");
                 let _ = c.policy("openssl.cnf");
+                let _ = c.notes();
             }
         }
         "openssl_index" => {

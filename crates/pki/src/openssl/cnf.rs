@@ -19,6 +19,10 @@ pub const MAX_VALUE_LEN: usize = 65536;
 /// How deep `.include` may nest. OpenSSL has no limit; a file including itself would loop.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// How many `.include` directives one configuration may follow in all. Nesting alone is
+/// bounded by [`MAX_INCLUDE_DEPTH`]; this bounds a file that includes another many times over.
+pub const MAX_INCLUDES: usize = 256;
+
 /// What an include path names, as [`Cnf::parse_with`]'s reader finds it.
 #[derive(Debug, Clone)]
 pub enum Included {
@@ -45,6 +49,8 @@ struct State<'r> {
     dollarid: bool,
     includedir: Option<String>,
     env_include: Option<String>,
+    /// `.include` directives followed so far.
+    reads: usize,
     read: &'r mut dyn FnMut(&Path) -> Included,
 }
 
@@ -83,6 +89,7 @@ impl Cnf {
             dollarid: false,
             includedir: None,
             env_include,
+            reads: 0,
             read,
         };
         st.parse_text(text, what, 0, false)?;
@@ -232,15 +239,21 @@ impl State<'_> {
                 return Err(bad(format!("expected key = value, found {line:?}")));
             };
             let key = k.trim().to_string();
-            let value = v.trim().trim_matches('"').to_string();
-            let expanded = self
-                .cnf
-                .expand(&self.section, &value, self.dollarid)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "the value of {key} is longer than {MAX_VALUE_LEN} bytes after $-expansion"
-                    ))
-                })?;
+            let mut expanded = String::new();
+            for (expand, part) in value_parts(v.trim()) {
+                let part = match expand {
+                    true => self.cnf.expand(&self.section, &part, self.dollarid),
+                    false => Some(part),
+                };
+                match part {
+                    Some(p) if expanded.len() + p.len() <= MAX_VALUE_LEN => expanded.push_str(&p),
+                    _ => {
+                        return Err(bad(format!(
+                            "the value of {key} is longer than {MAX_VALUE_LEN} bytes after $-expansion"
+                        )));
+                    }
+                }
+            }
             self.cnf
                 .sections
                 .entry(self.section.clone())
@@ -275,15 +288,21 @@ impl State<'_> {
     ) -> Result<()> {
         let bad = |d: String| Error::decode(what, "openssl config", format!("line {line}: {d}"));
         // The path is expanded in the default section, as openssl's str_copy(conf, NULL, …).
-        let raw = arg.trim_matches('"');
-        let expanded = self
-            .cnf
-            .expand("default", raw, self.dollarid)
-            .ok_or_else(|| {
-                bad(format!(
-                    "the .include path is longer than {MAX_VALUE_LEN} bytes"
-                ))
-            })?;
+        let mut expanded = String::new();
+        for (expand, part) in value_parts(arg.trim()) {
+            let part = match expand {
+                true => self.cnf.expand("default", &part, self.dollarid),
+                false => Some(part),
+            };
+            match part {
+                Some(p) if expanded.len() + p.len() <= MAX_VALUE_LEN => expanded.push_str(&p),
+                _ => {
+                    return Err(bad(format!(
+                        "the .include path is longer than {MAX_VALUE_LEN} bytes"
+                    )));
+                }
+            }
+        }
         if expanded.is_empty() {
             return Err(bad(".include needs a path".into()));
         }
@@ -301,6 +320,13 @@ impl State<'_> {
         if depth + 1 > MAX_INCLUDE_DEPTH {
             return Err(bad(format!(
                 ".include {} nests deeper than {MAX_INCLUDE_DEPTH} files (does a file include itself?)",
+                path.display()
+            )));
+        }
+        self.reads += 1;
+        if self.reads > MAX_INCLUDES {
+            return Err(bad(format!(
+                ".include {}: more than {MAX_INCLUDES} includes in one configuration",
                 path.display()
             )));
         }
@@ -386,12 +412,109 @@ fn read_include(path: &Path, base: &Path) -> Included {
     }
 }
 
-fn strip_comment(line: &str) -> &str {
-    // openssl treats # as a comment anywhere unless escaped; escapes are rare in CA configs.
-    match line.find('#') {
-        Some(i) if !line[..i].ends_with('\\') => &line[..i],
-        _ => line,
+/// An include reader over files held in memory, for [`Cnf::parse_with`]: a path names one of
+/// `files`, or a directory holding some of them (its `.cnf` / `.conf` files, in name order, as
+/// openssl lists a directory). Tests and fuzzing read configurations this way, without a disk.
+pub fn memory_reader(files: Vec<(PathBuf, String)>) -> impl FnMut(&Path) -> Included {
+    let map: HashMap<PathBuf, String> = files.into_iter().collect();
+    move |p: &Path| {
+        if let Some(t) = map.get(p) {
+            return Included::File(t.clone());
+        }
+        let mut in_dir: Vec<(PathBuf, String)> = map
+            .iter()
+            .filter(|(k, _)| k.parent() == Some(p))
+            .filter(|(k, _)| {
+                k.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("cnf") || e.eq_ignore_ascii_case("conf")
+                })
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if in_dir.is_empty() {
+            Included::Missing("no such file or directory".into())
+        } else {
+            in_dir.sort();
+            Included::Dir(in_dir)
+        }
     }
+}
+
+/// A value as openssl.cnf must spell it to read it back unchanged: in double quotes, with `\`
+/// and `"` escaped, when it holds a character the parser would otherwise take as a comment
+/// (`#`), an expansion (`$`), an escape or a quote.
+pub(crate) fn quote(v: &str) -> String {
+    if !v.contains(['#', '$', '\\', '"', '\'']) {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// The line up to its comment: a `#` outside quotes that no `\` escapes (openssl's
+/// `clear_comments`).
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut chars = line.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                chars.next();
+            }
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '#') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// A value cut as openssl's `str_copy` reads it: quoted parts and `\`-escaped characters are
+/// literal (`false`), the rest is subject to `$` expansion (`true`).
+fn value_parts(v: &str) -> Vec<(bool, String)> {
+    let mut parts: Vec<(bool, String)> = Vec::new();
+    let mut push = |expand: bool, c: char| match parts.last_mut() {
+        Some((e, s)) if *e == expand => s.push(c),
+        _ => parts.push((expand, c.to_string())),
+    };
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                let q = c;
+                while let Some(c) = chars.next() {
+                    match c {
+                        c if c == q => break,
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                push(false, e);
+                            }
+                        }
+                        c => push(false, c),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('n') => push(false, '\n'),
+                Some('r') => push(false, '\r'),
+                Some('t') => push(false, '\t'),
+                Some('b') => push(false, '\u{8}'),
+                Some(e) => push(false, e),
+                None => {}
+            },
+            c => push(true, c),
+        }
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -414,25 +537,51 @@ mod tests {
     }
 
     fn files(map: &[(&str, &str)]) -> impl FnMut(&Path) -> Included + use<> {
-        let map: HashMap<PathBuf, String> = map
-            .iter()
-            .map(|(k, v)| (PathBuf::from(k), v.to_string()))
+        memory_reader(
+            map.iter()
+                .map(|(k, v)| (PathBuf::from(k), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_include_bomb_is_bounded() {
+        // Each file includes the next eight times, 12 deep: 8^12 parses without MAX_INCLUDES.
+        let texts: Vec<(String, String)> = (1..=12)
+            .map(|i| {
+                (
+                    format!("/f/{i}.cnf"),
+                    format!(".include /f/{}.cnf\n", i + 1).repeat(8),
+                )
+            })
             .collect();
-        move |p: &Path| {
-            if let Some(t) = map.get(p) {
-                return Included::File(t.clone());
-            }
-            let mut in_dir: Vec<(PathBuf, String)> = map
-                .iter()
-                .filter(|(k, _)| k.parent() == Some(p))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if in_dir.is_empty() {
-                Included::Missing("no such file or directory".into())
-            } else {
-                in_dir.sort();
-                Included::Dir(in_dir)
-            }
+        let map: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let mut read = files(&map);
+        let e = Cnf::parse_with(&texts[0].1, "main.cnf", None, &mut read).unwrap_err();
+        assert!(e.to_string().contains("more than 256 includes"), "{e}");
+    }
+
+    #[test]
+    fn values_read_as_openssl_reads_them() {
+        let text = "dir = /ca\n[s]\na = \"x # y\" # comment\nb = x\\#y\nc = \"$dir\" $dir/'q r'\nd = \\\"x\n";
+        let c = Cnf::parse(text, "t").unwrap();
+        assert_eq!(c.get("s", "a"), Some("x # y"));
+        assert_eq!(c.get("s", "b"), Some("x#y"));
+        assert_eq!(c.get("s", "c"), Some("$dir /ca/q r"));
+        assert_eq!(c.get("s", "d"), Some("\"x"));
+        for v in [
+            "plain",
+            "a # b",
+            "$dir",
+            "back\\slash",
+            "say \"hi\"",
+            "it's",
+        ] {
+            let c = Cnf::parse(&format!("[s]\nk = {}\n", quote(v)), "t").unwrap();
+            assert_eq!(c.get("s", "k"), Some(v), "{v}");
         }
     }
 

@@ -87,7 +87,10 @@ pub(super) fn apply(
     if let Some(name) = get("x509_extensions") {
         match cnf.section(name) {
             Some(lines) => {
-                let text: String = lines.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+                let text: String = lines
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}\n", super::cnf::quote(v)))
+                    .collect();
                 mapped.push(format!(
                     "x509_extensions = {name}: kept for `export-openssl` (mtls issues with its own profiles)"
                 ));
@@ -98,15 +101,39 @@ pub(super) fn apply(
             )),
         }
     }
-    for key in [
-        "crl_extensions",
-        "default_startdate",
-        "default_enddate",
-        "email_in_dn",
-        "preserve",
+    // (key, openssl's default value, which needs no note, and what mtls does instead)
+    for (key, default, instead) in [
+        (
+            "crl_extensions",
+            None,
+            "mtls writes its own CRL extensions (authorityKeyIdentifier, cRLNumber)",
+        ),
+        (
+            "default_startdate",
+            None,
+            "mtls starts validity at issuance",
+        ),
+        (
+            "default_enddate",
+            None,
+            "mtls ends validity after the profile's days",
+        ),
+        (
+            "email_in_dn",
+            Some("yes"),
+            "mtls keeps emailAddress in the subject when the policy lists it",
+        ),
+        (
+            "preserve",
+            Some("no"),
+            "mtls orders the subject as the policy lists its fields (openssl's preserve = no)",
+        ),
     ] {
         if let Some(v) = get(key) {
-            not_mapped.push(format!("{key} = {v}: not carried over"));
+            if default.is_some_and(|d| v.eq_ignore_ascii_case(d)) {
+                continue;
+            }
+            not_mapped.push(format!("{key} = {v}: {instead}"));
         }
     }
     Ok(out)

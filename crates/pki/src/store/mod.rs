@@ -5,6 +5,8 @@
 
 mod schema;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 

@@ -1,0 +1,109 @@
+//! The SQLite store: the version 1 → 2 migration and openssl's `unique_subject`.
+
+use super::sqlite::SqliteStore;
+use super::{CertRecord, Reason, Revocation, Store, hold};
+use crate::Error;
+use crate::serial::Serial;
+
+fn record(serial: u8, subject: &str, der: &[u8]) -> CertRecord {
+    CertRecord {
+        serial: Serial::from_bytes(&[serial]),
+        subject: subject.into(),
+        cn: None,
+        sans: vec![],
+        profile: "client".into(),
+        not_before: Some(1_000),
+        not_after: 2_000_000_000,
+        revoked_at: None,
+        reason: None,
+        invalidity_date: None,
+        hold_instruction: None,
+        der: der.to_vec(),
+    }
+}
+
+/// A store as mtls 0.1 wrote it: schema version 1, `not_before` 0 for index-only records.
+fn v1_store(path: &std::path::Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE certs (serial TEXT PRIMARY KEY, subject TEXT NOT NULL, cn TEXT,
+             sans TEXT NOT NULL, profile TEXT NOT NULL, not_before INTEGER NOT NULL,
+             not_after INTEGER NOT NULL, revoked_at INTEGER, reason INTEGER, der BLOB NOT NULL);
+         CREATE INDEX certs_revoked ON certs(revoked_at) WHERE revoked_at IS NOT NULL;
+         CREATE INDEX certs_not_after ON certs(not_after);
+         INSERT INTO meta VALUES ('schema_version', '1'), ('crl_number', '7');
+         INSERT INTO certs VALUES ('01', '/CN=a', 'a', '', 'client', 1000, 2000000000, NULL,
+             NULL, x'3000');
+         INSERT INTO certs VALUES ('02', '/CN=b', 'b', '', 'imported', 0, 2000000000, 1500, 1,
+             x'');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_store_is_migrated_keeping_every_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ca.db");
+    v1_store(&path);
+    let mut s = SqliteStore::open(&path).unwrap();
+    let a = s.get(&"01".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(
+        (a.not_before, a.der.as_slice()),
+        (Some(1000), &[0x30, 0][..])
+    );
+    let b = s.get(&"02".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(b.not_before, None, "an index-only record has no notBefore");
+    assert!(b.from_index_only());
+    assert_eq!(
+        (b.revoked_at, b.reason),
+        (Some(1500), Some(Reason::KeyCompromise))
+    );
+    assert_eq!(s.last_crl_number().unwrap(), 7);
+    // The new columns work, and reopening does not migrate again.
+    let mut rev = Revocation::new(1600, Reason::CertificateHold);
+    rev.hold_instruction = Some(hold::REJECT.into());
+    s.revoke(&"01".parse().unwrap(), &rev).unwrap();
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    let a = s.get(&"01".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(a.hold_instruction.as_deref(), Some(hold::REJECT));
+    assert_eq!(s.counts().unwrap(), (2, 2));
+}
+
+#[test]
+fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::create(&tmp.path().join("ca.db")).unwrap();
+    let now = 1_500;
+    s.insert_unique(&[record(1, "/CN=a", b"x")], now).unwrap();
+    let e = s
+        .insert_unique(&[record(2, "/CN=a", b"y")], now)
+        .unwrap_err();
+    match &e {
+        Error::SubjectNotUnique { subject, serial } => {
+            assert_eq!((subject.as_str(), serial.as_str()), ("/CN=a", "01"))
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!s.contains(&Serial::from_bytes(&[2])).unwrap());
+    // Within one batch, the second of two equal subjects is refused and nothing is written.
+    let batch = [record(3, "/CN=b", b"p"), record(4, "/CN=b", b"q")];
+    assert!(s.insert_unique(&batch, now).is_err());
+    assert!(!s.contains(&Serial::from_bytes(&[3])).unwrap());
+    // Revoked and expired certificates do not count; plain insert never checks.
+    s.revoke(
+        &Serial::from_bytes(&[1]),
+        &Revocation::new(now, Reason::Superseded),
+    )
+    .unwrap();
+    assert_eq!(s.valid_with_subject("/CN=a", now).unwrap(), None);
+    s.insert_unique(&[record(5, "/CN=a", b"z")], now).unwrap();
+    assert_eq!(
+        s.valid_with_subject("/CN=a", now).unwrap(),
+        Some(Serial::from_bytes(&[5]))
+    );
+    assert_eq!(s.valid_with_subject("/CN=a", 2_000_000_001).unwrap(), None);
+    s.insert(&[record(6, "/CN=a", b"w")]).unwrap();
+}

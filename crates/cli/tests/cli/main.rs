@@ -17,6 +17,7 @@ mod hardening;
 mod key_hygiene;
 mod keys_csr;
 mod openssl_import;
+mod openssl_migration;
 mod passphrase_leaks;
 mod pkilint;
 mod profiles_policy;

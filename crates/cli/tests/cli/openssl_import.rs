@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.stdin(Stdio::null()).output().expect("spawn");
     let text = format!(
         "{:?}\nstdout: {}\nstderr: {}",
@@ -16,7 +16,7 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn ok(cmd: &mut Command) -> String {
+pub(crate) fn ok(cmd: &mut Command) -> String {
     let out = run(cmd);
     assert!(
         out.status.success(),
@@ -28,13 +28,13 @@ fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn openssl(dir: &Path) -> Command {
+pub(crate) fn openssl(dir: &Path) -> Command {
     let mut c = Command::new("openssl");
     c.current_dir(dir);
     c
 }
 
-fn mtls(dir: &Path) -> Command {
+pub(crate) fn mtls(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mtls"));
     c.current_dir(dir)
         .env_remove("MTLS_CA_DIR")

@@ -57,18 +57,7 @@ pub fn import(
             .push("the openssl CA key was unencrypted; ca.key is written unencrypted too".into());
     }
 
-    let policy = match &cnf {
-        Some(c) => match c.policy(&config.map(|p| p.display().to_string()).unwrap_or_default())? {
-            Some(p) => {
-                report
-                    .mapped
-                    .push(format!("policy = {} -> [policy]", policy_name(c)));
-                p
-            }
-            None => Policy::matching(),
-        },
-        None => Policy::matching(),
-    };
+    let policy = read_policy(cnf.as_ref(), config, &mut report)?;
     let mut config_out = Config::new(policy, key.key_type());
     config_out.ca.allow_weak_rsa = false;
     let attr_path = attr_path(&layout.index);
@@ -76,13 +65,11 @@ pub fn import(
         true => Some(String::from_utf8_lossy(&fsutil::read(&attr_path)?).into_owned()),
         false => None,
     };
-    let settings = settings::apply(
-        cnf.as_ref(),
-        attr.as_deref(),
-        &mut config_out,
-        &mut report.mapped,
-        &mut report.not_mapped,
-    )?;
+    let said = settings::Said {
+        mapped: &mut report.mapped,
+        not_mapped: &mut report.not_mapped,
+    };
+    let settings = settings::apply(cnf.as_ref(), attr.as_deref(), &mut config_out, said)?;
 
     let records = read_records(&layout, &mut report)?;
     let last_crl = crl_numbering(&layout, &cert_der, &mut report)?;
@@ -99,22 +86,34 @@ pub fn import(
             ca.store().set_crl_state(state)?;
         }
         let pem = pemutil::encode("X509 CRL", &found.der);
-        fsutil::write_atomic(
-            &dest.join(files::CRL),
-            pem.as_bytes(),
-            fsutil::Mode::Public,
-            true,
-        )?;
+        let crl = dest.join(files::CRL);
+        fsutil::write_atomic(&crl, pem.as_bytes(), fsutil::Mode::Public, true)?;
     }
     if let Some((_, text)) = settings.usr_cert {
-        fsutil::write_atomic(
-            &dest.join(USR_CERT_FILE),
-            text.as_bytes(),
-            fsutil::Mode::Public,
-            true,
-        )?;
+        let usr_cert = dest.join(USR_CERT_FILE);
+        fsutil::write_atomic(&usr_cert, text.as_bytes(), fsutil::Mode::Public, true)?;
     }
     Ok((ca, report))
+}
+
+/// The config's policy section, or openssl's stock `policy_match` rules without a config.
+fn read_policy(
+    cnf: Option<&cnf::Cnf>,
+    path: Option<&Path>,
+    report: &mut ImportReport,
+) -> Result<Policy> {
+    let Some(c) = cnf else {
+        return Ok(Policy::matching());
+    };
+    match c.policy(&path.map(|p| p.display().to_string()).unwrap_or_default())? {
+        Some(p) => {
+            report
+                .mapped
+                .push(format!("policy = {} -> [policy]", policy_name(c)));
+            Ok(p)
+        }
+        None => Ok(Policy::matching()),
+    }
 }
 
 fn layout(src: &Path, cnf: Option<&cnf::Cnf>) -> Layout {

@@ -19,29 +19,29 @@ pub(super) struct Settings {
     pub usr_cert: Option<(String, String)>,
 }
 
-/// Applies the CA section's settings to `config`; says in `mapped` / `not_mapped` what it did.
+/// What the import says about each setting: carried over, or not and why.
+pub(super) struct Said<'a> {
+    /// Settings carried over.
+    pub mapped: &'a mut Vec<String>,
+    /// Settings not carried over, and why.
+    pub not_mapped: &'a mut Vec<String>,
+}
+
+/// Applies the CA section's settings to `config`, saying in `said` what it did.
 pub(super) fn apply(
     cnf: Option<&Cnf>,
     attr: Option<&str>,
     config: &mut Config,
-    mapped: &mut Vec<String>,
-    not_mapped: &mut Vec<String>,
+    mut said: Said<'_>,
 ) -> Result<Settings> {
-    let mut out = Settings::default();
-    // openssl: index.txt.attr wins over the config, and the default is yes.
-    let from_attr = attr.and_then(|t| attr_value(t, "unique_subject"));
     let section = cnf.map(|c| c.default_ca()).unwrap_or_default();
     let get = |k: &str| cnf.and_then(|c| c.get(&section, k));
-    out.unique_subject = match (from_attr, get("unique_subject")) {
-        (Some(v), _) => (yes(&v), "index.txt.attr"),
-        (None, Some(v)) => (yes(v), "openssl.cnf"),
-        (None, None) => (
-            true,
-            "openssl's default (neither index.txt.attr nor openssl.cnf sets it)",
-        ),
+    let mut out = Settings {
+        unique_subject: unique_subject(attr, get("unique_subject")),
+        usr_cert: None,
     };
     config.ca.unique_subject = out.unique_subject.0;
-    mapped.push(format!(
+    said.mapped.push(format!(
         "unique_subject = {} (from {}) -> unique_subject = {}",
         if out.unique_subject.0 { "yes" } else { "no" },
         out.unique_subject.1,
@@ -57,7 +57,7 @@ pub(super) fn apply(
                 p.days = days;
             }
         }
-        mapped.push(format!(
+        said.mapped.push(format!(
             "default_days = {days} -> days = {days} for the profiles {}",
             LEAF_PROFILES.join(", ")
         ));
@@ -67,9 +67,47 @@ pub(super) fn apply(
         get("default_crl_hours"),
         &section,
         config,
-        mapped,
-        not_mapped,
+        &mut said,
     )?;
+    if let Some(name) = get("x509_extensions") {
+        out.usr_cert = usr_cert(cnf, name, &mut said);
+    }
+    not_carried(&get, said.not_mapped);
+    Ok(out)
+}
+
+/// openssl's rule: `index.txt.attr` wins over the config, and the default is yes.
+fn unique_subject(attr: Option<&str>, cnf: Option<&str>) -> (bool, &'static str) {
+    match (attr.and_then(|t| attr_value(t, "unique_subject")), cnf) {
+        (Some(v), _) => (yes(&v), "index.txt.attr"),
+        (None, Some(v)) => (yes(v), "openssl.cnf"),
+        (None, None) => (
+            true,
+            "openssl's default (neither index.txt.attr nor openssl.cnf sets it)",
+        ),
+    }
+}
+
+/// The `x509_extensions` section, as openssl.cnf text, kept for export.
+fn usr_cert(cnf: &Cnf, name: &str, said: &mut Said<'_>) -> Option<(String, String)> {
+    let Some(lines) = cnf.section(name) else {
+        said.not_mapped.push(format!(
+            "x509_extensions = {name}: the section [{name}] is missing; not kept"
+        ));
+        return None;
+    };
+    let text: String = lines
+        .iter()
+        .map(|(k, v)| format!("{k} = {}\n", super::cnf::quote(v)))
+        .collect();
+    said.mapped.push(format!(
+        "x509_extensions = {name}: kept for `export-openssl` (mtls issues with its own profiles)"
+    ));
+    Some((name.to_string(), text))
+}
+
+/// Settings mtls has no equivalent for, unless they hold openssl's default.
+fn not_carried<'c>(get: &dyn Fn(&str) -> Option<&'c str>, not_mapped: &mut Vec<String>) {
     if let Some(md) = get("default_md") {
         if !matches!(md.to_ascii_lowercase().as_str(), "sha256" | "default") {
             not_mapped.push(format!(
@@ -77,32 +115,13 @@ pub(super) fn apply(
             ));
         }
     }
-    if let Some(v) = get("copy_extensions") {
-        if !v.eq_ignore_ascii_case("none") {
-            not_mapped.push(format!(
-                "copy_extensions = {v}: mtls never copies request extensions; a request's subjectAltNames are kept only where the profile's san_allow allows them"
-            ));
-        }
-    }
-    if let Some(name) = get("x509_extensions") {
-        match cnf.section(name) {
-            Some(lines) => {
-                let text: String = lines
-                    .iter()
-                    .map(|(k, v)| format!("{k} = {}\n", super::cnf::quote(v)))
-                    .collect();
-                mapped.push(format!(
-                    "x509_extensions = {name}: kept for `export-openssl` (mtls issues with its own profiles)"
-                ));
-                out.usr_cert = Some((name.to_string(), text));
-            }
-            None => not_mapped.push(format!(
-                "x509_extensions = {name}: the section [{name}] is missing; not kept"
-            )),
-        }
-    }
     // (key, openssl's default value, which needs no note, and what mtls does instead)
     for (key, default, instead) in [
+        (
+            "copy_extensions",
+            Some("none"),
+            "mtls never copies request extensions; a request's subjectAltNames are kept only where the profile's san_allow allows them",
+        ),
         (
             "crl_extensions",
             None,
@@ -130,13 +149,11 @@ pub(super) fn apply(
         ),
     ] {
         if let Some(v) = get(key) {
-            if default.is_some_and(|d| v.eq_ignore_ascii_case(d)) {
-                continue;
+            if !default.is_some_and(|d| v.eq_ignore_ascii_case(d)) {
+                not_mapped.push(format!("{key} = {v}: {instead}"));
             }
-            not_mapped.push(format!("{key} = {v}: {instead}"));
         }
     }
-    Ok(out)
 }
 
 /// `default_crl_days` and `default_crl_hours` add up in openssl; mtls counts whole days.
@@ -145,8 +162,7 @@ fn crl_days(
     hours: Option<&str>,
     section: &str,
     config: &mut Config,
-    mapped: &mut Vec<String>,
-    not_mapped: &mut Vec<String>,
+    said: &mut Said<'_>,
 ) -> Result<()> {
     if days.is_none() && hours.is_none() {
         return Ok(());
@@ -163,9 +179,10 @@ fn crl_days(
     let whole = u32::try_from(total.div_ceil(24)).unwrap_or(u32::MAX).max(1);
     config.ca.crl_days = whole;
     if total % 24 == 0 && total > 0 {
-        mapped.push(format!("default_crl_days = {d} -> crl_days = {whole}"));
+        said.mapped
+            .push(format!("default_crl_days = {d} -> crl_days = {whole}"));
     } else {
-        not_mapped.push(format!(
+        said.not_mapped.push(format!(
             "default_crl_days = {d}, default_crl_hours = {h}: mtls counts whole days; crl_days = {whole}"
         ));
     }

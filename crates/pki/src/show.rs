@@ -33,6 +33,7 @@
 //!   "crl": {"this_update": …, "next_update": … | null, "stale": bool, "crl_number": "3" | null,
 //!           "revoked_count": 1, "revoked": [{"serial": {…}, "revocation_date": …,
 //!           "reason": "keyCompromise" | null, "invalidity_date": … | null,
+//!           "hold_instruction": "holdInstructionReject" | "1.2.3…" | null,
 //!           "extensions": […]}]} | null,
 //!   "fingerprints": {"sha256": "AB:CD:…", "sha1": "…"},
 //!   "notes": ["…"]
@@ -371,6 +372,7 @@ fn show_crl(
         revoked.push(RevokedEntry {
             reason: r.reason_code().map(|(_, code)| names::reason_name(code.0)),
             invalidity_date: r.invalidity_date().map(|(_, d)| rfc3339(d)),
+            hold_instruction: hold_instruction(r),
             serial,
             revocation_date: rfc3339(r.revocation_date),
             extensions,
@@ -539,6 +541,17 @@ fn rfc3339_dt(t: OffsetDateTime) -> String {
 /// An ASN.1 time in RFC 3339 (UTC).
 pub(crate) fn rfc3339(t: ASN1Time) -> String {
     rfc3339_dt(t.to_datetime())
+}
+
+/// The holdInstructionCode entry extension (RFC 3280 5.3.2) by openssl's name, or its OID.
+fn hold_instruction(r: &x509_parser::revocation_list::RevokedCertificate<'_>) -> Option<String> {
+    let e = r
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.23")?;
+    let (_, oid) = x509_parser::asn1_rs::Oid::from_der(e.value).ok()?;
+    let dotted = oid.to_id_string();
+    Some(crate::store::hold::name(&dotted).to_string())
 }
 
 #[cfg(test)]

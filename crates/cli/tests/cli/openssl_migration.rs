@@ -323,6 +323,15 @@ fn a_rhel_openssl_ca_is_taken_over_and_given_back_without_loss() {
         "crl2.pem",
     ]));
     check_crl_text(t, &ca, "crl2.pem", 2);
+    let shown = ok(mtls(t).args(["cert", "show", "crl2.pem"]));
+    assert!(
+        shown.contains("certificateHold  hold: holdInstructionReject"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("invalid since 2026-11-01T00:00:00Z"),
+        "{shown}"
+    );
     assert!(
         crl_check(t, &ca, "crl2.pem", 1)
             .unwrap_err()

@@ -173,6 +173,8 @@ pub struct RevokedEntry {
     pub reason: Option<String>,
     /// The invalidityDate entry extension, RFC 3339.
     pub invalidity_date: Option<String>,
+    /// The holdInstructionCode entry extension: openssl's name, or the dotted OID.
+    pub hold_instruction: Option<String>,
     /// All entry extensions.
     pub extensions: Vec<Extension>,
 }

@@ -170,6 +170,9 @@ impl Shown {
                 if let Some(d) = &r.invalidity_date {
                     let _ = write!(line, "  invalid since {d}");
                 }
+                if let Some(h) = &r.hold_instruction {
+                    let _ = write!(line, "  hold: {h}");
+                }
                 o.line(4, &line);
             }
             if c.revoked_count > MAX_REVOKED {

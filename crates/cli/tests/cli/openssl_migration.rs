@@ -162,6 +162,21 @@ fn rhel_ca(t: &Path) -> PathBuf {
     ca
 }
 
+/// `mtls ca crl --out OUT` on CA `dir`, then `openssl crl -text` of it.
+fn mtls_crl(t: &Path, dir: &str, out: &str) -> String {
+    ok(mtls(t).args([
+        "ca",
+        "--dir",
+        dir,
+        "--passphrase-file",
+        "pw",
+        "crl",
+        "--out",
+        out,
+    ]));
+    ok(openssl(t).args(["crl", "-noout", "-text", "-in", out]))
+}
+
 fn import(t: &Path, from: &Path, cnf: &Path, into: &str) -> String {
     ok(mtls(t)
         .args([
@@ -312,16 +327,7 @@ fn a_rhel_openssl_ca_is_taken_over_and_given_back_without_loss() {
 
     // Our CRL carries the invalidity dates, the hold code and the released hold; openssl
     // treats the removeFromCRL entry as not revoked (RFC 5280 6.3.3 (k)).
-    ok(mtls(t).args([
-        "ca",
-        "--dir",
-        "mca",
-        "--passphrase-file",
-        "pw",
-        "crl",
-        "--out",
-        "crl2.pem",
-    ]));
+    let _ = mtls_crl(t, "mca", "crl2.pem");
     check_crl_text(t, &ca, "crl2.pem", 2);
     let shown = ok(mtls(t).args(["cert", "show", "crl2.pem"]));
     assert!(
@@ -379,17 +385,7 @@ fn a_rhel_openssl_ca_is_taken_over_and_given_back_without_loss() {
         assert_eq!(kept(r), kept(row(&second, serial)), "serial {serial}");
     }
     assert_eq!(second.len(), first.len() + 2, "the two issued by mtls");
-    ok(mtls(t).args([
-        "ca",
-        "--dir",
-        "mca2",
-        "--passphrase-file",
-        "pw",
-        "crl",
-        "--out",
-        "crl4.pem",
-    ]));
-    let crl4 = ok(openssl(t).args(["crl", "-noout", "-text", "-in", "crl4.pem"]));
+    let crl4 = mtls_crl(t, "mca2", "crl4.pem");
     assert!(
         crl4.contains("X509v3 CRL Number: \n                4\n"),
         "{crl4}"
@@ -500,17 +496,7 @@ fn a_missing_crlnumber_is_taken_from_the_crls_or_refused() {
     std::fs::remove_file(ca.join("crlnumber")).unwrap();
     let text = import(t, &ca, &cnf, "mca");
     assert!(text.contains("next CRL number 2"), "{text}");
-    ok(mtls(t).args([
-        "ca",
-        "--dir",
-        "mca",
-        "--passphrase-file",
-        "pw",
-        "crl",
-        "--out",
-        "c2.pem",
-    ]));
-    let crl = ok(openssl(t).args(["crl", "-noout", "-text", "-in", "c2.pem"]));
+    let crl = mtls_crl(t, "mca", "c2.pem");
     assert!(
         crl.contains("X509v3 CRL Number: \n                2\n"),
         "{crl}"

@@ -237,6 +237,22 @@ pub enum Error {
         /// Which constraint, and how to comply.
         detail: String,
     },
+    /// An enrollment token that cannot be used. The message is the same whatever the cause,
+    /// so that a client probing tokens learns nothing; [`Error::TokenRefused::refusal`] says
+    /// which it was, for the audit log.
+    #[error("the enrollment token is not valid (unknown, expired or used up); ask for a new one")]
+    TokenRefused {
+        /// Why.
+        refusal: crate::token::TokenRefusal,
+    },
+    /// A request asks for more than its token allows.
+    #[error("the request's {field} is not allowed by its token: {detail}")]
+    TokenScope {
+        /// The field of the request (`profile`, `subjectAltName` …).
+        field: String,
+        /// What was asked and what the token allows.
+        detail: String,
+    },
     /// A signing or encoding step failed.
     #[error("{what}: {detail}")]
     Crypto {

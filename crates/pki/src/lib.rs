@@ -34,6 +34,7 @@ pub mod profile;
 pub mod serial;
 pub mod store;
 pub mod time;
+pub mod token;
 
 pub use ca::{CertificateAuthority, InitOptions, Issued, SignRequest};
 pub use csr::Request;

@@ -12,6 +12,7 @@ use crate::name::Name;
 use crate::san::San;
 use crate::serial::Serial;
 use crate::store::CertRecord;
+use crate::token::TokenHash;
 use crate::{pemutil, time};
 
 /// Certificates start this many seconds in the past, so a peer whose clock is slightly behind
@@ -115,6 +116,17 @@ impl CertificateAuthority {
         requests: Vec<SignRequest>,
         progress: &dyn Fn(usize),
     ) -> Result<Vec<Issued>> {
+        self.sign_guarded(requests, progress, None)
+    }
+
+    /// [`sign`](Self::sign), consuming one use of the token with hash `token` in each
+    /// recording transaction when given.
+    pub(super) fn sign_guarded(
+        &mut self,
+        requests: Vec<SignRequest>,
+        progress: &dyn Fn(usize),
+        token: Option<&TokenHash>,
+    ) -> Result<Vec<Issued>> {
         let now = time::now();
         if now.unix_timestamp() >= self.not_after {
             return Err(Error::CaExpired {
@@ -153,7 +165,11 @@ impl CertificateAuthority {
         let mut out = Vec::with_capacity(prepared.len());
         let mut done = 0;
         for chunk in prepared.chunks_mut(BATCH) {
-            record_chunk(self.store.as_mut(), chunk, &issuer, unique_at)?;
+            let guard = Guard {
+                unique_at,
+                token: token.map(|t| (t, now.unix_timestamp())),
+            };
+            record_chunk(self.store.as_mut(), chunk, &issuer, &guard)?;
             done += chunk.len();
             progress(done);
             out.extend(chunk.iter().map(|p| p.issued.clone()));
@@ -200,11 +216,21 @@ fn record_chunk(
     store: &mut dyn crate::store::Store,
     chunk: &mut [Prepared],
     issuer: &Issuer<'_, &rcgen::KeyPair>,
-    unique_at: Option<i64>,
+    guard: &Guard<'_>,
 ) -> Result<()> {
-    let insert = |store: &mut dyn crate::store::Store, records: &[CertRecord]| match unique_at {
-        Some(at) => store.insert_unique(records, at),
-        None => store.insert(records),
+    let insert = |store: &mut dyn crate::store::Store, records: &[CertRecord]| match guard {
+        Guard {
+            unique_at,
+            token: Some((hash, now)),
+        } => store.insert_with_token(records, hash, *now, *unique_at),
+        Guard {
+            unique_at: Some(at),
+            token: None,
+        } => store.insert_unique(records, *at),
+        Guard {
+            unique_at: None,
+            token: None,
+        } => store.insert(records),
     };
     for _ in 0..3 {
         let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
@@ -223,6 +249,14 @@ fn record_chunk(
     }
     let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
     insert(store, &records)
+}
+
+/// What a recording transaction checks besides the serials.
+struct Guard<'a> {
+    /// openssl's unique_subject, against certificates valid at this time.
+    unique_at: Option<i64>,
+    /// A token use to consume (its hash, and the time that decides its expiry).
+    token: Option<(&'a TokenHash, i64)>,
 }
 
 /// Refuses a subject that a certificate valid at `at` has, or that two requests share.

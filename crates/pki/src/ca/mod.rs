@@ -3,6 +3,7 @@
 
 mod crl;
 mod crl_der;
+mod enroll;
 mod issue;
 mod limits;
 mod prepare;

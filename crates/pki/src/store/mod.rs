@@ -3,6 +3,7 @@
 //! Issuance code talks to the [`Store`] trait only, so a PostgreSQL backend for several CA
 //! instances can be added without touching it. The shipped backend is [`sqlite::SqliteStore`].
 
+mod audit;
 mod schema;
 pub mod sqlite;
 #[cfg(test)]
@@ -12,6 +13,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::serial::Serial;
+use crate::token::{TokenHash, TokenRecord};
+
+pub use audit::AuditEntry;
 
 /// Why a certificate was revoked (RFC 5280 CRLReason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -309,4 +313,24 @@ pub trait Store: Send {
     /// Records the state of a CRL published elsewhere (import: openssl's last CRL), unless a
     /// CRL with a number at least as high is recorded already.
     fn set_crl_state(&mut self, state: CrlState) -> Result<()>;
+    /// Stores a new enrollment token under its hash.
+    fn add_token(&mut self, hash: &TokenHash, token: &TokenRecord) -> Result<()>;
+    /// The token with this hash, if any (whatever its state).
+    fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
+    /// As [`Store::insert`] (or [`Store::insert_unique`] with `unique_at`), consuming one use
+    /// of the token `hash` in the same transaction: when the token is unknown, expired at
+    /// `now` or used up, nothing is recorded and the error is
+    /// [`crate::Error::TokenRefused`].
+    fn insert_with_token(
+        &mut self,
+        records: &[CertRecord],
+        hash: &TokenHash,
+        now: i64,
+        unique_at: Option<i64>,
+    ) -> Result<()>;
+    /// Appends one entry to the audit log.
+    fn add_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// The audit log, newest first: at most `limit` entries older than entry `before` (all
+    /// when `None`).
+    fn audit(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditEntry>>;
 }

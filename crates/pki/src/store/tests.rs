@@ -107,3 +107,76 @@ fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
     assert_eq!(s.valid_with_subject("/CN=a", 2_000_000_001).unwrap(), None);
     s.insert(&[record(6, "/CN=a", b"w")]).unwrap();
 }
+
+#[test]
+fn a_token_is_consumed_with_the_record_and_only_once_even_under_a_race() {
+    use crate::token::{self, TokenRecord, TokenRefusal};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ca.db");
+    let mut s = SqliteStore::create(&path).unwrap();
+    let secret = token::generate().unwrap();
+    let t = TokenRecord::new("dev", "client", vec![], 1_000, 60, 1).unwrap();
+    s.add_token(&secret.hash(), &t).unwrap();
+    assert_eq!(s.token(&secret.hash()).unwrap(), Some(t));
+    let refused = |e: Error| match e {
+        Error::TokenRefused { refusal } => refusal,
+        other => panic!("{other}"),
+    };
+    // Expired: nothing recorded, the use kept.
+    let e = s
+        .insert_with_token(&[record(1, "/CN=a", b"x")], &secret.hash(), 1_060, None)
+        .unwrap_err();
+    assert_eq!(refused(e), TokenRefusal::Expired);
+    assert!(!s.contains(&Serial::from_bytes(&[1])).unwrap());
+    let unknown = token::hash("nope");
+    let e = s
+        .insert_with_token(&[record(1, "/CN=a", b"x")], &unknown, 1_001, None)
+        .unwrap_err();
+    assert_eq!(refused(e), TokenRefusal::Unknown);
+    drop(s);
+
+    // Eight writers, each with its own connection, race for the single use.
+    let hash = secret.hash();
+    let wins: Vec<bool> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let path = path.clone();
+                sc.spawn(move || {
+                    let mut s = SqliteStore::open(&path).unwrap();
+                    match s.insert_with_token(&[record(10 + i, "/CN=r", b"y")], &hash, 1_001, None)
+                    {
+                        Ok(()) => true,
+                        Err(Error::TokenRefused { refusal }) => {
+                            assert_eq!(refusal, TokenRefusal::Used);
+                            false
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.counts().unwrap(), (1, 0));
+    assert_eq!(s.token(&hash).unwrap().unwrap().uses_left, 0);
+}
+
+#[test]
+fn the_audit_log_pages_newest_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::create(&tmp.path().join("ca.db")).unwrap();
+    for i in 0..5 {
+        let mut e = super::AuditEntry::new(100 + i, "local", "crl");
+        e.target = Some(format!("{i}"));
+        s.add_audit(&e).unwrap();
+    }
+    let page = s.audit(2, None).unwrap();
+    assert_eq!(page.iter().map(|e| e.at).collect::<Vec<_>>(), [104, 103]);
+    let next = s.audit(10, Some(page[1].id)).unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [102, 101, 100]
+    );
+}

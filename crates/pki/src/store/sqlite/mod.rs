@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{CertRecord, CrlState, Reason, Revocation, RevokedEntry, StatusFilter, Store};
+use super::{
+    AuditEntry, CertRecord, CrlState, Reason, Revocation, RevokedEntry, StatusFilter, Store,
+};
 use crate::error::{Error, Result};
 use crate::serial::Serial;
+use crate::token::{TokenHash, TokenRecord};
+
+mod online;
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: i64 = super::schema::VERSION;
@@ -153,13 +158,25 @@ const COLUMNS: &str = "serial, subject, cn, sans, profile, not_before, not_after
 
 impl SqliteStore {
     /// The insert of [`Store::insert`]; with `unique_at`, openssl's `unique_subject` check
-    /// against certificates valid at that time, in the same transaction.
-    fn insert_checked(&mut self, records: &[CertRecord], unique_at: Option<i64>) -> Result<()> {
+    /// against certificates valid at that time, and with `token` (its hash and the time), one
+    /// use of that token consumed, all in the same transaction.
+    fn insert_checked(
+        &mut self,
+        records: &[CertRecord],
+        unique_at: Option<i64>,
+        token: Option<(&TokenHash, i64)>,
+    ) -> Result<()> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_err(&path, e))?;
+        if let Some((hash, now)) = token {
+            online::consume_token(&tx, hash, now).map_err(|e| match e {
+                online::Consume::Db(e) => db_err(&path, e),
+                online::Consume::Refused(r) => Error::TokenRefused { refusal: r },
+            })?;
+        }
         {
             let mut stmt = tx
                 .prepare_cached(&format!(
@@ -231,11 +248,11 @@ fn check_unique(tx: &Connection, subject: &str, now: i64) -> std::result::Result
 
 impl Store for SqliteStore {
     fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
-        self.insert_checked(records, None)
+        self.insert_checked(records, None, None)
     }
 
     fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()> {
-        self.insert_checked(records, Some(now))
+        self.insert_checked(records, Some(now), None)
     }
 
     fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>> {
@@ -525,5 +542,31 @@ impl Store for SqliteStore {
                 .map_err(|e| self.err(e))?;
         }
         self.set_min_crl_number(state.number)
+    }
+
+    fn add_token(&mut self, hash: &TokenHash, token: &TokenRecord) -> Result<()> {
+        online::add_token(&self.conn, hash, token).map_err(|e| self.err(e))
+    }
+
+    fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        online::token(&self.conn, hash).map_err(|e| self.err(e))
+    }
+
+    fn insert_with_token(
+        &mut self,
+        records: &[CertRecord],
+        hash: &TokenHash,
+        now: i64,
+        unique_at: Option<i64>,
+    ) -> Result<()> {
+        self.insert_checked(records, unique_at, Some((hash, now)))
+    }
+
+    fn add_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        online::add_audit(&self.conn, entry).map_err(|e| self.err(e))
+    }
+
+    fn audit(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+        online::audit(&self.conn, limit, before).map_err(|e| self.err(e))
     }
 }

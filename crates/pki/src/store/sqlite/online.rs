@@ -1,0 +1,111 @@
+//! The online CA's tables: enrollment tokens and the audit log.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::AuditEntry;
+use crate::token::{TokenHash, TokenRecord, TokenRefusal};
+
+pub(super) fn add_token(
+    conn: &Connection,
+    hash: &TokenHash,
+    t: &TokenRecord,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO tokens (hash, name, profile, sans, created_at, expires_at, uses_left)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &hash[..],
+            t.name,
+            t.profile,
+            t.sans.join("\n"),
+            t.created_at,
+            t.expires_at,
+            t.uses_left
+        ],
+    )
+    .map(|_| ())
+}
+
+pub(super) fn token(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<TokenRecord>> {
+    conn.prepare_cached(
+        "SELECT name, profile, sans, created_at, expires_at, uses_left FROM tokens WHERE hash = ?1",
+    )?
+    .query_row([&hash[..]], |r| {
+        let sans: String = r.get(2)?;
+        Ok(TokenRecord {
+            name: r.get(0)?,
+            profile: r.get(1)?,
+            sans: sans.lines().map(str::to_string).collect(),
+            created_at: r.get(3)?,
+            expires_at: r.get(4)?,
+            uses_left: r.get(5)?,
+        })
+    })
+    .optional()
+}
+
+/// Why a token use was not consumed.
+pub(super) enum Consume {
+    Db(rusqlite::Error),
+    Refused(TokenRefusal),
+}
+
+/// Takes one use of the token, inside the caller's (IMMEDIATE) transaction: the check and the
+/// decrement cannot interleave with another writer's.
+pub(super) fn consume_token(tx: &Connection, hash: &TokenHash, now: i64) -> Result<(), Consume> {
+    let row: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT expires_at, uses_left FROM tokens WHERE hash = ?1")
+        .and_then(|mut st| {
+            st.query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(Consume::Db)?;
+    match row {
+        None => Err(Consume::Refused(TokenRefusal::Unknown)),
+        Some((expires_at, _)) if now >= expires_at => Err(Consume::Refused(TokenRefusal::Expired)),
+        Some((_, uses)) if uses <= 0 => Err(Consume::Refused(TokenRefusal::Used)),
+        Some(_) => tx
+            .execute(
+                "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ?1",
+                [&hash[..]],
+            )
+            .map(|_| ())
+            .map_err(Consume::Db),
+    }
+}
+
+pub(super) fn add_audit(conn: &Connection, e: &AuditEntry) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, actor, action, target, peer, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        e.at, e.actor, e.action, e.target, e.peer, e.outcome, e.detail
+    ])
+    .map(|_| ())
+}
+
+pub(super) fn audit(
+    conn: &Connection,
+    limit: usize,
+    before: Option<i64>,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, at, actor, action, target, peer, outcome, detail FROM audit
+         WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = st.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+        Ok(AuditEntry {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            target: r.get(4)?,
+            peer: r.get(5)?,
+            outcome: r.get(6)?,
+            detail: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}

@@ -131,6 +131,34 @@ pub fn instant(s: &str) -> Result<i64, String> {
         })
 }
 
+/// A lifetime: `90s`, `15m`, `24h`, `30d`, or plain seconds; 1 s to 100 years.
+pub fn lifetime(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let mult: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a lifetime; give e.g. 90s, 15m, 24h or 30d"
+            ));
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a lifetime; give e.g. 90s, 15m, 24h or 30d"))?;
+    let secs = n.saturating_mul(mult);
+    if secs == 0 || secs > u64::from(MAX_DAYS) * 86_400 {
+        return Err(format!("{s} is out of range; give 1s to {MAX_DAYS}d"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 /// One of `names`, kept as given.
 pub fn one_of(names: impl IntoIterator<Item = &'static str>) -> ValueParser {
     ValueParser::new(PossibleValuesParser::new(
@@ -141,6 +169,27 @@ pub fn one_of(names: impl IntoIterator<Item = &'static str>) -> ValueParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes_take_units() {
+        assert_eq!(lifetime("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(lifetime("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(lifetime("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(lifetime("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(lifetime("60"), Ok(Duration::from_secs(60)));
+        for bad in [
+            "",
+            "0s",
+            "-1m",
+            "1.5h",
+            "10y",
+            "inf",
+            "99999999999999999999d",
+            "36501d",
+        ] {
+            assert!(lifetime(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn seconds_refuse_what_duration_would_panic_on() {

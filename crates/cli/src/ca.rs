@@ -2,8 +2,8 @@
 //!
 //! This module holds the command line (`--dir`, `--passphrase-file` and the subcommands) and
 //! opening the CA; each subcommand's options and handler are in a submodule: `init`, `sign`,
-//! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl), `list`
-//! and `get`.
+//! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl), `list`,
+//! `get`, `serve` (the online CA) and `token`.
 
 mod get;
 mod init;
@@ -11,7 +11,9 @@ mod issue;
 mod list;
 mod openssl;
 mod revoke;
+mod serve;
 mod sign;
+mod token;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,12 @@ enum CaCmd {
     List(list::ListArgs),
     /// Print (or write with --out) an issued certificate from the store, by serial.
     Get(get::GetArgs),
+    /// Run the online CA: an HTTPS API for enrollment with tokens, and the roots and CRL over
+    /// plain HTTP (--http-listen); the CRL is renewed before it lapses.
+    Serve(serve::ServeArgs),
+    /// Make a one-time enrollment token; prints it alone on the first line, then the
+    /// `mtls enroll` command to run on the client.
+    Token(token::TokenArgs),
 }
 
 fn ca_dir(dir: Option<PathBuf>) -> PathBuf {
@@ -108,5 +116,7 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::ExportOpenssl(a) => openssl::export(&dir, pass_file, a),
         CaCmd::List(a) => list::run(&dir, pass_file, a),
         CaCmd::Get(a) => get::run(&dir, pass_file, a),
+        CaCmd::Serve(a) => serve::run(&dir, pass_file, a),
+        CaCmd::Token(a) => token::run(&dir, pass_file, a),
     }
 }

@@ -11,6 +11,7 @@ mod ca;
 mod cert;
 mod connect;
 mod demo;
+mod enroll;
 mod keys;
 mod log;
 mod out;
@@ -53,6 +54,8 @@ enum Cmd {
     /// Connect to a TLS server with mutual TLS: show the chain and every SSL error, exchange
     /// messages.
     Connect(connect::ConnectArgs),
+    /// Get a certificate from `mtls ca serve` with a one-time token; the key is made here.
+    Enroll(enroll::EnrollArgs),
     /// Private keys.
     Key {
         #[command(subcommand)]
@@ -90,6 +93,7 @@ pub fn run() -> ExitCode {
         Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Key { cmd } => keys::run_key(cmd),
         Cmd::Serve(args) => serve::run(args),
+        Cmd::Enroll(args) => enroll::run(args),
         Cmd::Connect(args) => connect::run(args),
         Cmd::Verify(args) => match verify::run(args) {
             Ok(true) => Ok(()),

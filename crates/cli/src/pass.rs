@@ -120,7 +120,7 @@ static ENV_SECRETS: OnceLock<HashMap<String, Zeroizing<Vec<u8>>>> = OnceLock::ne
 
 /// True for the names of passphrase variables.
 fn is_secret_var(name: &str) -> bool {
-    name.starts_with("MTLS_") && name.ends_with("_PASSPHRASE")
+    (name.starts_with("MTLS_") && name.ends_with("_PASSPHRASE")) || name == "MTLS_ENROLL_TOKEN"
 }
 
 /// Moves every `MTLS_*_PASSPHRASE` variable out of the process environment into memory that

@@ -33,6 +33,28 @@ fn default_crl_days() -> u32 {
     7
 }
 
+/// The `[online]` table: what `mtls ca serve` issues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineSection {
+    /// Validity of certificates issued through enrollment, in days. Short lives make
+    /// revocation matter less; `mtls renew --daemon` keeps them fresh.
+    #[serde(default = "default_online_days")]
+    pub days: u32,
+}
+
+fn default_online_days() -> u32 {
+    30
+}
+
+impl Default for OnlineSection {
+    fn default() -> Self {
+        OnlineSection {
+            days: default_online_days(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +64,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[profiles.*]`.
     pub profiles: BTreeMap<String, Profile>,
+    /// `[online]`.
+    pub online: OnlineSection,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +75,8 @@ struct Raw {
     policy: BTreeMap<String, Rule>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    online: OnlineSection,
 }
 
 impl Config {
@@ -65,6 +91,7 @@ impl Config {
             },
             policy,
             profiles: Profile::builtin(),
+            online: OnlineSection::default(),
         }
     }
 
@@ -96,10 +123,17 @@ impl Config {
                 detail: e.to_string(),
             })?;
         }
+        if raw.online.days == 0 {
+            return Err(Error::Config {
+                path: path.into(),
+                detail: "[online] days must be at least 1".into(),
+            });
+        }
         Ok(Config {
             ca: raw.ca,
             policy,
             profiles,
+            online: raw.online,
         })
     }
 
@@ -148,6 +182,12 @@ impl Config {
         for (a, r) in &self.policy.fields {
             s.push_str(&format!("{} = \"{}\"\n", toml_key(&a.short()), r));
         }
+        s.push_str(
+            "\n# The online CA (`mtls ca serve`): days each certificate issued through enrollment\n\
+             # stays valid, whatever its profile says. Keep it short; `mtls renew --daemon` renews.\n\
+             [online]\n",
+        );
+        s.push_str(&format!("days = {}\n", self.online.days));
         s.push_str(
             "\n# Profiles: the extensions and default validity (days) of each kind of certificate,\n\
              # chosen with --profile. Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\

@@ -68,6 +68,19 @@ pub fn cert_serial(data: &[u8], what: &str) -> crate::Result<crate::Serial> {
     Ok(crate::Serial::from_bytes(cert.raw_serial()))
 }
 
+/// The DER SubjectPublicKeyInfo of the first certificate in PEM or DER `data`: to check that
+/// a certificate received certifies the key at hand.
+pub fn cert_spki(data: &[u8], what: &str) -> crate::Result<Vec<u8>> {
+    let blocks = crate::pemutil::blocks(data, what, "certificate")?;
+    let block = blocks
+        .iter()
+        .find(|b| b.label.is_empty() || b.label == "CERTIFICATE")
+        .ok_or_else(|| crate::Error::decode(what, "certificate", "no CERTIFICATE block"))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&block.der)
+        .map_err(|e| crate::Error::decode(what, "certificate", e))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
 /// The exact bit length of a big-endian modulus (x509-parser's `key_size` rounds to bytes).
 pub fn modulus_bits(modulus: &[u8]) -> usize {
     let m: &[u8] = match modulus.iter().position(|&b| b != 0) {

@@ -9,6 +9,7 @@ mod abuse;
 mod bad_ca_state;
 mod bad_input;
 mod ca_init;
+mod ca_server;
 mod connect_peers;
 mod crash_safety;
 mod demo;

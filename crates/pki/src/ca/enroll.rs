@@ -61,7 +61,7 @@ impl CertificateAuthority {
             overridden: req.overridden,
             spki_der: req.spki_der,
             profile: t.profile.clone(),
-            days: None,
+            days: Some(self.config.online.days),
         };
         let issued = self
             .sign_guarded(vec![sign], &|_| {}, Some(&hash))?

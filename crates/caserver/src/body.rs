@@ -1,0 +1,45 @@
+//! Request bodies: at most [`MAX_BODY`] bytes of JSON, refused with a JSON reason that names
+//! the field (axum's own rejections answer in plain text).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted: 64 KiB. A CSR is a few kilobytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON body of type `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the request body is over {} KiB", MAX_BODY / 1024),
+                )
+            })?;
+        let _ = state;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as `T`, naming what is wrong (`missing field "csr"`, `token: invalid type`).
+pub fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "the JSON body does not fit the request",
+            _ => "the body is not valid JSON",
+        };
+        ApiError::bad_request(format!("{what}: {e}"))
+    })
+}

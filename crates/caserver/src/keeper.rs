@@ -1,0 +1,62 @@
+//! The CRL keeper: a CRL that never lapses. It makes a new CRL when there is none, when 2/3 of
+//! the current one's life has passed, and right after a revocation through the API.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::ApiError;
+use crate::state::{Shared, with_ca};
+
+/// The longest the keeper sleeps between checks: the CRL may also be replaced by hand
+/// (`mtls ca crl`), and the clock may jump.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// After a failure (a full disk), the next attempt comes this much later.
+const RETRY: Duration = Duration::from_secs(30);
+
+/// Runs until `stop`.
+pub(crate) async fn keep_crl(state: Shared, mut stop: watch::Receiver<bool>) {
+    loop {
+        let wait = match due_in(&state).await {
+            Ok(Some(wait)) => wait,
+            Ok(None) => match regenerate(&state).await {
+                Ok(()) => continue,
+                Err(e) => {
+                    eprintln!("warning: ca serve could not renew the CRL: {}", e.message);
+                    RETRY
+                }
+            },
+            Err(e) => {
+                eprintln!(
+                    "warning: ca serve could not read the CRL state: {}",
+                    e.message
+                );
+                RETRY
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.min(MAX_SLEEP)) => {}
+            _ = state.crl_dirty.notified() => {
+                if let Err(e) = regenerate(&state).await {
+                    eprintln!("warning: ca serve could not renew the CRL: {}", e.message);
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How long until the CRL is due for renewal; `None` when it is due now.
+async fn due_in(state: &Shared) -> Result<Option<Duration>, ApiError> {
+    let crl = with_ca(state, |ca| ca.store().crl_state().map_err(ApiError::from)).await?;
+    let now = mtls_pki::time::now().unix_timestamp();
+    Ok(crl.and_then(|c| {
+        let due = c.this_update + (c.next_update - c.this_update) * 2 / 3;
+        (due > now).then(|| Duration::from_secs((due - now) as u64))
+    }))
+}
+
+async fn regenerate(state: &Shared) -> Result<(), ApiError> {
+    with_ca(state, |ca| ca.crl(None).map(|_| ()).map_err(ApiError::from)).await
+}

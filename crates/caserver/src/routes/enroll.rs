@@ -1,0 +1,87 @@
+//! `POST /v1/enroll`: a token and a CSR in, a certificate out.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mtls_pki::Request;
+use mtls_pki::store::AuditEntry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Peer;
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::state::{Shared, audit, with_ca};
+
+/// The body of `POST /v1/enroll`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollRequest {
+    /// The token's secret, as `mtls ca token` printed it.
+    token: String,
+    /// A PKCS#10 request, PEM.
+    csr: String,
+}
+
+pub(crate) async fn enroll(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(req): JsonBody<EnrollRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ip = peer.addr.ip();
+    if let Err(wait) = s.failures.check(ip) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed token attempts from {ip}; retry in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let mut entry = AuditEntry::new(
+        mtls_pki::time::now().unix_timestamp(),
+        "anonymous",
+        "enroll",
+    );
+    entry.peer = Some(peer.addr.to_string());
+    let csr = match Request::from_bytes(req.csr.as_bytes(), "csr") {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ApiError::bad_request(format!("csr: {e}"));
+            return Err(refused(&s, entry, e).await);
+        }
+    };
+    let token = req.token;
+    let result = with_ca(&s, move |ca| ca.enroll(csr, &token).map_err(ApiError::from)).await;
+    match result {
+        Ok((t, issued)) => {
+            entry.actor = format!("token:{}", t.name);
+            entry.target = Some(issued.serial.hex());
+            entry.detail = Some(format!("profile {}", t.profile));
+            audit(&s, entry).await;
+            let chain = format!("{}{}", issued.pem, s.roots_pem);
+            let body = json!({
+                "serial": issued.serial.hex(),
+                "certificate": issued.pem,
+                "chain": chain,
+                "not_after": mtls_pki::time::rfc3339(issued.not_after),
+                "notes": issued.notes,
+            });
+            Ok((StatusCode::CREATED, Json(body)))
+        }
+        Err(e) => {
+            if e.code == "invalid_token" {
+                s.failures.fail(ip);
+            }
+            Err(refused(&s, entry, e).await)
+        }
+    }
+}
+
+async fn refused(s: &Shared, mut entry: AuditEntry, e: ApiError) -> ApiError {
+    entry.outcome = e.outcome();
+    entry.detail = Some(e.message.clone());
+    audit(s, entry).await;
+    e
+}

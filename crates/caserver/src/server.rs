@@ -1,0 +1,159 @@
+//! Starting and stopping the server.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mtls_pki::ca::files;
+use mtls_pki::{CertificateAuthority, KeyType, Name, San};
+use mtls_socket::{PeerVerifyMode, SslConfiguration, SslServer, TlsContext};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::crl::CrlCache;
+use crate::state::AppState;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The HTTPS API's address.
+    pub listen: SocketAddr,
+    /// The plain HTTP address for the roots and the CRL, if any.
+    pub http_listen: Option<SocketAddr>,
+    /// subjectAltNames of the API's certificate besides the listen address.
+    pub sans: Vec<San>,
+    /// Connections served at once on each listener.
+    pub max_connections: usize,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Where the plain HTTP listener listens.
+    pub http_addr: Option<SocketAddr>,
+    /// The SHA-256 of the CA certificate, colon-hex: what `mtls ca bootstrap --fingerprint`
+    /// checks.
+    pub fingerprint: String,
+    /// The serial of the certificate the API presents.
+    pub server_serial: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// Starts the server with `ca`, whose key must be unlocked: issues the API's certificate,
+/// binds the listeners and returns once they accept.
+///
+/// # Errors
+///
+/// The CA refusing the server certificate (a profile without room for the address), or a
+/// listener that cannot be bound.
+pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Running, Error> {
+    let fingerprint =
+        colon_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ca.cert_der()).as_ref());
+    let (tls, server_serial) = tokio::task::block_in_place(|| tls_config(&mut ca, &opts))?;
+    let ctx = TlsContext::new(tls)?;
+    let api = SslServer::bind(opts.listen, ctx, opts.max_connections).await?;
+    let api_addr = api.local_addr()?;
+    let plain = match opts.http_listen {
+        Some(a) => Some(TcpListener::bind(a).await.map_err(|source| Error::Io {
+            what: format!("listening on {a} (plain HTTP)"),
+            source,
+        })?),
+        None => None,
+    };
+    let http_addr = plain.as_ref().and_then(|l| l.local_addr().ok());
+    let state = Arc::new(AppState {
+        roots_pem: ca.chain_pem().to_string(),
+        crl: CrlCache::new(ca.dir().join(files::CRL)),
+        ca: Mutex::new(ca),
+        failures: Default::default(),
+        crl_dirty: Default::default(),
+    });
+    let (stop, rx) = watch::channel(false);
+    let mut tasks = vec![
+        tokio::spawn(crate::keeper::keep_crl(state.clone(), rx.clone())),
+        tokio::spawn(crate::listen::serve_tls(
+            api,
+            crate::routes::api(state.clone()),
+            rx.clone(),
+        )),
+    ];
+    if let Some(l) = plain {
+        tasks.push(tokio::spawn(crate::listen::serve_plain(
+            l,
+            crate::routes::public(state.clone()),
+            opts.max_connections,
+            rx.clone(),
+        )));
+    }
+    Ok(Running {
+        api_addr,
+        http_addr,
+        fingerprint,
+        server_serial,
+        stop,
+        tasks,
+    })
+}
+
+/// The API's TLS configuration: a certificate the CA issues to itself for the listen address
+/// and `opts.sans`, client certificates of this CA requested but not required.
+fn tls_config(
+    ca: &mut CertificateAuthority,
+    opts: &Options,
+) -> Result<(SslConfiguration, String), Error> {
+    let mut sans = opts.sans.clone();
+    let ip = opts.listen.ip();
+    if ip.is_unspecified() {
+        sans.push(San::Ip(std::net::Ipv4Addr::LOCALHOST.into()));
+    } else {
+        sans.push(San::Ip(ip));
+    }
+    let cn = match ca.config().ca.unique_subject {
+        // A fresh subject each start, so unique_subject never refuses the server its own.
+        true => format!("mtls ca serve {}", mtls_pki::time::now().unix_timestamp()),
+        false => "mtls ca serve".to_string(),
+    };
+    let subject = Name::parse(&format!("/CN={cn}"))?;
+    let (key, issued) = ca.issue(
+        "the API server certificate",
+        subject,
+        sans,
+        "server",
+        None,
+        KeyType::EcP256,
+    )?;
+    let mut chain = vec![CertificateDer::from(issued.der.clone())];
+    let roots = mtls_socket::load_certificates(ca.chain_pem().as_bytes(), "the CA chain")
+        .map_err(mtls_socket::Error::Load)?;
+    chain.extend(roots.iter().cloned());
+    let key = PrivateKeyDer::Pkcs8(key.key_pair().serialize_der().into());
+    let mut cfg = SslConfiguration::new();
+    cfg.set_local_certificate(chain, key)?;
+    cfg.set_ca_certificates(roots);
+    cfg.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
+    cfg.set_alpn_protocols(vec![b"http/1.1".to_vec()]);
+    Ok((cfg, issued.serial.hex()))
+}
+
+fn colon_hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,328 @@
+//! `mtls ca serve` through its real interfaces: curl and openssl as clients and judges,
+//! `mtls ca token` and `mtls enroll` as a fleet would use them, and the store's audit table.
+
+use serde_json::Value;
+
+use crate::common::{Cmd, Env, finish, mode};
+use crate::net::{Proc, WAIT, cmd_in, mtls_cmd};
+
+/// A running `mtls ca serve` on loopback with both listeners.
+struct CaServer {
+    proc: Proc,
+    /// `https://127.0.0.1:PORT`.
+    api: String,
+    /// `http://127.0.0.1:PORT`.
+    http: String,
+}
+
+impl CaServer {
+    fn start(env: &Env) -> CaServer {
+        let args = [
+            "ca",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ];
+        let proc = Proc::spawn("mtls ca serve", mtls_cmd(env, &args));
+        let url = |needle: &str| {
+            let line = proc.wait_for(needle);
+            line.split_whitespace()
+                .find(|w| w.starts_with("http"))
+                .unwrap_or_else(|| panic!("no URL in {line:?}"))
+                .to_string()
+        };
+        let api = url("API on https://");
+        let http = url("CRL on http://");
+        proc.wait_for("fingerprint SHA256 ");
+        CaServer { proc, api, http }
+    }
+
+    fn stop(mut self) {
+        self.proc.signal("TERM");
+        let st = self.proc.wait_exit(WAIT);
+        assert!(st.success(), "{}", self.proc.dump());
+        assert!(self.proc.text().contains("ca serve: stopped"));
+    }
+}
+
+/// A CA whose policy takes any subject.
+fn ca(env: &Env) {
+    env.init_ca("ca", "/O=Fleet/CN=Fleet Root", &["--policy", "anything"]);
+}
+
+/// `curl -s` with the CA trusted; returns (status, headers, body).
+fn curl(env: &Env, args: &[&str]) -> (u16, String, String) {
+    let mut cmd = cmd_in(
+        env,
+        "curl",
+        &[
+            "-s",
+            "--max-time",
+            "20",
+            "--cacert",
+            "ca/ca.crt",
+            "-D",
+            "headers.txt",
+            "-o",
+            "body.txt",
+            "-w",
+            "%{http_code}",
+        ],
+    );
+    cmd.args(args);
+    let out = cmd.output().expect("curl");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let body = std::fs::read(env.path("body.txt")).unwrap_or_default();
+    (code, env.read("headers.txt"), String::from_utf8_lossy(&body).into_owned())
+}
+
+fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+    headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `mtls ca token NAME EXTRA…`: the token (first line of stdout).
+fn token(env: &Env, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["ca", "token", name];
+    args.extend_from_slice(extra);
+    let out = env.ok(&args);
+    let first = out.stdout.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first.len(), 64, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains("mtls enroll")
+    );
+    first
+}
+
+/// `mtls enroll URL --ca ca/ca.crt --out-dir certs --name NAME EXTRA…`, the token in
+/// `$MTLS_ENROLL_TOKEN`.
+fn enroll(env: &Env, url: &str, tok: &str, name: &str, extra: &[&str]) -> Cmd {
+    let mut args = vec![
+        "enroll",
+        url,
+        "--ca",
+        "ca/ca.crt",
+        "--out-dir",
+        "certs",
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    env.mtls(&args).env("MTLS_ENROLL_TOKEN", tok)
+}
+
+fn audit_outcomes(env: &Env) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(env.path("ca/ca.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT action, outcome FROM audit ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn public_objects_are_served_with_cache_validators() {
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    let (code, _, body) = curl(&env, &[&format!("{}/roots.pem", srv.api)]);
+    assert_eq!(code, 200);
+    assert_eq!(body, env.read("ca/ca.crt"));
+    // The server made the first CRL itself; DER on /crl, PEM on /crl.pem, both listeners.
+    let (code, h, _) = curl(&env, &[&format!("{}/crl", srv.http)]);
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(header(&h, "content-type"), Some("application/pkix-crl"));
+    let etag = header(&h, "etag").expect("etag").to_string();
+    assert!(
+        header(&h, "last-modified").is_some_and(|v| v.ends_with("GMT")),
+        "{h}"
+    );
+    let max_age: i64 = header(&h, "cache-control")
+        .and_then(|v| v.split("max-age=").nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("max-age");
+    assert!((6 * 86_400..=7 * 86_400).contains(&max_age), "{max_age}");
+    env.ssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        "body.txt",
+        "-CAfile",
+        "ca/ca.crt",
+        "-noout",
+        "-verify",
+    ]);
+    let (code, _, _) = curl(
+        &env,
+        &[
+            "-H",
+            &format!("If-None-Match: {etag}"),
+            &format!("{}/crl", srv.http),
+        ],
+    );
+    assert_eq!(code, 304);
+    let (code, _, body) = curl(&env, &[&format!("{}/crl.pem", srv.api)]);
+    assert_eq!(code, 200);
+    assert!(body.starts_with("-----BEGIN X509 CRL-----"));
+    // The plain listener serves public objects only; unknown paths answer JSON.
+    let (code, _, body) = curl(&env, &["-d", "{}", &format!("{}/v1/enroll", srv.http)]);
+    assert_eq!(code, 404, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "not_found");
+    srv.stop();
+}
+
+#[test]
+fn a_token_buys_one_certificate_and_refusals_say_why() {
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    let tok = token(&env, "dev1", &["--san", "DNS:*.dev.example", "--ttl", "5m"]);
+    let out = (enroll(
+        &env,
+        &srv.api,
+        &tok,
+        "dev1",
+        &["--san", "DNS:a.dev.example"],
+    ))
+    .run()
+    .success();
+    assert!(out.stdout.contains("enrolled: serial"), "{}", out.stdout);
+    env.ssl(&["verify", "-CAfile", "ca/ca.crt", "certs/dev1.crt"]);
+    assert_eq!(mode(&env.path("certs/dev1.key")), 0o600);
+    let text = env.cert_text("certs/dev1.crt");
+    assert!(text.contains("DNS:a.dev.example"), "{text}");
+    // [online] days = 30, whatever the profile's default.
+    let end = env.openssl(&[
+        "x509",
+        "-in",
+        "certs/dev1.crt",
+        "-noout",
+        "-checkend",
+        &(31 * 86_400).to_string(),
+    ]);
+    assert_ne!(end.code, Some(0), "lives at most 31 days");
+
+    // Used: 401 with the same body as an unknown token; the audit log knows which it was.
+    let csr = env.mtls_csr("again", "/CN=again", &[]);
+    let body = serde_json::json!({"token": tok, "csr": env.read(&csr)}).to_string();
+    let (code, _, used) = curl(&env, &["-d", &body, &format!("{}/v1/enroll", srv.api)]);
+    assert_eq!(code, 401, "{used}");
+    let unknown = serde_json::json!({"token": "00".repeat(32), "csr": env.read(&csr)}).to_string();
+    let (code, _, unk) = curl(&env, &["-d", &unknown, &format!("{}/v1/enroll", srv.api)]);
+    assert_eq!((code, &unk), (401, &used));
+    let v: Value = serde_json::from_str(&used).unwrap();
+    assert_eq!(v["error"], "invalid_token");
+
+    // A name the token does not allow: 403 naming it; nothing issued, the use kept.
+    let tok2 = token(&env, "dev2", &["--san", "DNS:*.dev.example"]);
+    let out = (enroll(
+        &env,
+        &srv.api,
+        &tok2,
+        "dev2",
+        &["--san", "DNS:evil.example"],
+    ))
+    .run()
+    .failure();
+    assert!(
+        out.stderr.contains("(403)") && out.stderr.contains("DNS:evil.example"),
+        "{}",
+        out.stderr
+    );
+    (enroll(&env, &srv.api, &tok2, "dev2", &[])).run().success();
+
+    // Bad bodies: 400 naming the field, 413 over 64 KiB.
+    let (code, _, b) = curl(
+        &env,
+        &[
+            "-d",
+            "{\"token\": \"x\"}",
+            &format!("{}/v1/enroll", srv.api),
+        ],
+    );
+    assert_eq!(code, 400, "{b}");
+    assert!(b.contains("csr"), "{b}");
+    let (code, _, b) = curl(
+        &env,
+        &[
+            "-d",
+            "{\"token\": \"x\", \"csr\": \"junk\"}",
+            &format!("{}/v1/enroll", srv.api),
+        ],
+    );
+    assert_eq!(code, 400, "{b}");
+    assert!(b.contains("csr:"), "{b}");
+    env.write(
+        "big.json",
+        format!("{{\"token\": \"{}\"}}", "a".repeat(70_000)),
+    );
+    let (code, _, b) = curl(
+        &env,
+        &[
+            "--data-binary",
+            "@big.json",
+            &format!("{}/v1/enroll", srv.api),
+        ],
+    );
+    assert_eq!(code, 413, "{b}");
+    srv.stop();
+
+    let outcomes = audit_outcomes(&env);
+    let enrolls: Vec<&str> = outcomes
+        .iter()
+        .filter(|(a, _)| a == "enroll")
+        .map(|(_, o)| o.as_str())
+        .collect();
+    for want in [
+        "ok",
+        "token_used",
+        "token_unknown",
+        "forbidden",
+        "bad_request",
+    ] {
+        assert!(enrolls.contains(&want), "{want} missing from {enrolls:?}");
+    }
+}
+
+#[test]
+fn eight_clients_racing_for_one_token_get_one_certificate() {
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    let tok = token(&env, "race", &[]);
+    let kids: Vec<_> = (0..8)
+        .map(|i| enroll(&env, &srv.api, &tok, &format!("c{i}"), &[]).spawn())
+        .collect();
+    let mut wins = 0;
+    for k in kids {
+        let o = finish(k);
+        assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+        match o.code {
+            Some(0) => wins += 1,
+            _ => assert!(o.stderr.contains("(401)"), "{}", o.stderr),
+        }
+    }
+    assert_eq!(wins, 1);
+    srv.stop();
+    // One enrolled certificate recorded, besides the server's own.
+    let rows = env.list("ca", &[]);
+    let enrolled = rows
+        .iter()
+        .filter(|r| r["cn"].as_str().is_some_and(|c| c.starts_with('c')));
+    assert_eq!(enrolled.count(), 1, "{rows:?}");
+}

@@ -27,6 +27,8 @@ pub struct Options {
     pub sans: Vec<San>,
     /// Connections served at once on each listener.
     pub max_connections: usize,
+    /// How long after its expiry a certificate may still be renewed, in seconds.
+    pub renew_grace_secs: i64,
 }
 
 /// A running server.
@@ -83,6 +85,8 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         ca: Mutex::new(ca),
         failures: Default::default(),
         crl_dirty: Default::default(),
+        api_addr,
+        renew_grace_secs: opts.renew_grace_secs,
     });
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![

@@ -22,6 +22,10 @@ pub(crate) struct AppState {
     pub failures: FailureLimiter,
     /// Wakes the CRL keeper after a revocation.
     pub crl_dirty: tokio::sync::Notify,
+    /// The API's address (for the commands it prints).
+    pub api_addr: std::net::SocketAddr,
+    /// How long after expiry a certificate may still be renewed.
+    pub renew_grace_secs: i64,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -133,30 +133,7 @@ pub fn instant(s: &str) -> Result<i64, String> {
 
 /// A lifetime: `90s`, `15m`, `24h`, `30d`, or plain seconds; 1 s to 100 years.
 pub fn lifetime(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let mult: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a lifetime; give e.g. 90s, 15m, 24h or 30d"
-            ));
-        }
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a lifetime; give e.g. 90s, 15m, 24h or 30d"))?;
-    let secs = n.saturating_mul(mult);
-    if secs == 0 || secs > u64::from(MAX_DAYS) * 86_400 {
-        return Err(format!("{s} is out of range; give 1s to {MAX_DAYS}d"));
-    }
-    Ok(Duration::from_secs(secs))
+    mtls_pki::time::parse_lifetime(s).map(Duration::from_secs)
 }
 
 /// One of `names`, kept as given.

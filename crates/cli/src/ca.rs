@@ -5,6 +5,7 @@
 //! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl), `list`,
 //! `get`, `serve` (the online CA) and `token`.
 
+mod audit;
 mod get;
 mod init;
 mod issue;
@@ -64,6 +65,8 @@ enum CaCmd {
     /// Make a one-time enrollment token; prints it alone on the first line, then the
     /// `mtls enroll` command to run on the client.
     Token(token::TokenArgs),
+    /// Show the audit log: who enrolled, renewed, revoked or made tokens, when, from where.
+    Audit(audit::AuditArgs),
 }
 
 fn ca_dir(dir: Option<PathBuf>) -> PathBuf {
@@ -118,5 +121,6 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::Get(a) => get::run(&dir, pass_file, a),
         CaCmd::Serve(a) => serve::run(&dir, pass_file, a),
         CaCmd::Token(a) => token::run(&dir, pass_file, a),
+        CaCmd::Audit(a) => audit::run(&dir, pass_file, a),
     }
 }

@@ -17,6 +17,7 @@ mod log;
 mod out;
 mod pass;
 mod peer;
+mod renew;
 mod serve;
 mod serve_crl;
 mod smtp;
@@ -56,6 +57,8 @@ enum Cmd {
     Connect(connect::ConnectArgs),
     /// Get a certificate from `mtls ca serve` with a one-time token; the key is made here.
     Enroll(enroll::EnrollArgs),
+    /// Renew a certificate from `mtls ca serve` over mutual TLS, once or as a daemon.
+    Renew(renew::RenewArgs),
     /// Private keys.
     Key {
         #[command(subcommand)]
@@ -94,6 +97,7 @@ pub fn run() -> ExitCode {
         Cmd::Key { cmd } => keys::run_key(cmd),
         Cmd::Serve(args) => serve::run(args),
         Cmd::Enroll(args) => enroll::run(args),
+        Cmd::Renew(args) => renew::run(args),
         Cmd::Connect(args) => connect::run(args),
         Cmd::Verify(args) => match verify::run(args) {
             Ok(true) => Ok(()),

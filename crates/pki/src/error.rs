@@ -245,6 +245,15 @@ pub enum Error {
         /// Why.
         refusal: crate::token::TokenRefusal,
     },
+    /// A renewal that cannot be granted: the certificate is revoked, expired beyond the
+    /// grace period, not this CA's, or the new request changes its subject.
+    #[error("renewal of {serial} refused: {detail}")]
+    RenewRefused {
+        /// The certificate to renew, hex (or "the presented certificate").
+        serial: String,
+        /// Why, and what to do instead.
+        detail: String,
+    },
     /// A request asks for more than its token allows.
     #[error("the request's {field} is not allowed by its token: {detail}")]
     TokenScope {

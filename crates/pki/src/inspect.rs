@@ -131,6 +131,13 @@ pub struct CertSummary {
     pub sans: Vec<String>,
 }
 
+/// notBefore and notAfter of a DER certificate, Unix seconds; `None` when it does not parse.
+pub fn cert_validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
 /// Summarises a DER certificate; `None` when it does not parse.
 pub fn cert_summary(der: &[u8]) -> Option<CertSummary> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;

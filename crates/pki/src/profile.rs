@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The built-in profile of the online CA's administrators (`mtls ca serve`).
+pub const ADMIN: &str = "admin";
+
 /// One profile's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +63,9 @@ impl Profile {
             "server-client".into(),
             Profile::leaf(397, &["serverAuth", "clientAuth"], true),
         );
+        // The online CA's administrators: a client certificate whose store record has this
+        // profile (not the certificate's contents) grants the admin role.
+        m.insert(ADMIN.into(), Profile::leaf(90, &["clientAuth"], false));
         m.insert(
             "intermediate".into(),
             Profile {

@@ -38,3 +38,33 @@ pub fn after_days(start: OffsetDateTime, days: u32, what: &str) -> crate::Result
             days,
         })
 }
+
+/// The longest lifetime [`parse_lifetime`] accepts: 100 years.
+pub const MAX_LIFETIME_SECS: u64 = 36_500 * 86_400;
+
+/// A lifetime written as `90s`, `15m`, `24h`, `30d` or plain seconds, in seconds: 1 s to
+/// [`MAX_LIFETIME_SECS`]. The error says what is accepted.
+pub fn parse_lifetime(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a lifetime; give e.g. 90s, 15m, 24h or 30d");
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let mult: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = n.saturating_mul(mult);
+    if secs == 0 || secs > MAX_LIFETIME_SECS {
+        return Err(format!(
+            "{s} is out of range; give 1s to {}d",
+            MAX_LIFETIME_SECS / 86_400
+        ));
+    }
+    Ok(secs)
+}

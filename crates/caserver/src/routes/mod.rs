@@ -1,7 +1,10 @@
 //! The endpoints.
 
+mod admin;
+mod auth;
 mod enroll;
 mod public;
+mod renew;
 
 use std::net::SocketAddr;
 
@@ -15,10 +18,9 @@ use crate::state::Shared;
 pub(crate) struct Peer {
     /// The client's address.
     pub addr: SocketAddr,
-    /// The DER of the client's certificate, when it presented one that verified against this
-    /// CA (the role still comes from the store record, not from the certificate).
-    // Read by the admin and renewal endpoints, which come with the next part of the server.
-    #[allow(dead_code)]
+    /// The DER of the certificate the client presented (and proved it holds the key of).
+    /// It counts only if it is, byte for byte, a record of this CA's store; see
+    /// [`auth::caller`].
     pub cert: Option<Vec<u8>>,
 }
 
@@ -37,6 +39,12 @@ pub(crate) fn public(state: Shared) -> Router {
 pub(crate) fn api(state: Shared) -> Router {
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/renew", post(renew::renew))
+        .route("/v1/tokens", post(admin::create_token))
+        .route("/v1/revoke", post(admin::revoke))
+        .route("/v1/certs", get(admin::list))
+        .route("/v1/certs/{serial}", get(admin::get))
+        .route("/v1/audit", get(admin::audit_log))
         .with_state(state.clone())
         .merge(public(state))
 }

@@ -25,6 +25,16 @@ pub(super) struct ServeArgs {
     /// Connections served at once on each listener.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// How long after its expiry a certificate may still be renewed (0s: not at all).
+    #[arg(long, default_value = "0s", value_parser = grace)]
+    renew_grace: std::time::Duration,
+}
+
+fn grace(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim() {
+        "0" | "0s" => Ok(std::time::Duration::ZERO),
+        other => crate::argparse::lifetime(other),
+    }
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -47,6 +57,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: ServeArgs) -> Result<
         http_listen: a.http_listen,
         sans,
         max_connections: a.max_connections as usize,
+        renew_grace_secs: i64::try_from(a.renew_grace.as_secs()).unwrap_or(i64::MAX),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -78,7 +78,11 @@ fn curl(env: &Env, args: &[&str]) -> (u16, String, String) {
         .parse()
         .unwrap_or(0);
     let body = std::fs::read(env.path("body.txt")).unwrap_or_default();
-    (code, env.read("headers.txt"), String::from_utf8_lossy(&body).into_owned())
+    (
+        code,
+        env.read("headers.txt"),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
@@ -325,4 +329,151 @@ fn eight_clients_racing_for_one_token_get_one_certificate() {
         .iter()
         .filter(|r| r["cn"].as_str().is_some_and(|c| c.starts_with('c')));
     assert_eq!(enrolled.count(), 1, "{rows:?}");
+}
+
+/// `curl` as the holder of `out/NAME.crt`.
+fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
+    let crt = format!("out/{name}.crt");
+    let key = format!("out/{name}.key");
+    let mut all = vec!["--cert", crt.as_str(), "--key", key.as_str()];
+    all.extend_from_slice(args);
+    let (code, _, body) = curl(env, &all);
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn admins_make_tokens_list_and_revoke_and_holders_renew() {
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    env.issue("ca", "admin1", "admin", &[]);
+    env.issue("ca", "plain", "client", &[]);
+    let api = |p: &str| format!("{}{p}", srv.api);
+
+    // Tokens through the API: admins only.
+    let req = r#"{"name": "dev9", "profile": "client", "ttl": "10m", "uses": 2}"#;
+    let (code, v) = curl_as(&env, "plain", &["-d", req, &api("/v1/tokens")]);
+    assert_eq!((code, v["error"].as_str()), (403, Some("forbidden")), "{v}");
+    let (code, _, _) = curl(&env, &["-d", req, &api("/v1/tokens")]);
+    assert_eq!(code, 401);
+    let (code, v) = curl_as(&env, "admin1", &["-d", req, &api("/v1/tokens")]);
+    assert_eq!(code, 201, "{v}");
+    let tok = v["token"].as_str().unwrap().to_string();
+    assert!(
+        v["enroll_command"]
+            .as_str()
+            .unwrap()
+            .contains("mtls enroll https://")
+    );
+    enroll(&env, &srv.api, &tok, "dev9", &[]).run().success();
+
+    // Renewal over mutual TLS: same key, then a new key; the store links old and new.
+    env.write("out/dev9.crt", env.read("certs/dev9.crt"));
+    env.write("out/dev9.key", env.read("certs/dev9.key"));
+    let old = env.openssl_serial("out/dev9.crt");
+    let renew = |extra: &[&str]| {
+        let mut args = vec![
+            "renew",
+            &srv.api,
+            "--cert",
+            "out/dev9.crt",
+            "--key",
+            "out/dev9.key",
+            "--ca",
+            "ca/ca.crt",
+        ];
+        args.extend_from_slice(extra);
+        env.ok(&args)
+    };
+    let out = renew(&[]);
+    assert!(
+        out.stdout.contains(&format!("supersedes {old}")),
+        "{}",
+        out.stdout
+    );
+    let mid = env.openssl_serial("out/dev9.crt");
+    assert_ne!(mid, old);
+    let old_key = env.read("out/dev9.key");
+    renew(&["--rekey"]);
+    assert_ne!(env.read("out/dev9.key"), old_key);
+    env.ssl(&["verify", "-CAfile", "ca/ca.crt", "out/dev9.crt"]);
+    let (code, v) = curl_as(&env, "admin1", &[&api(&format!("/v1/certs/{mid}"))]);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["supersedes"], old.as_str());
+    assert!(v["superseded_by"].is_string(), "{v}");
+
+    // A holder revokes its own certificate only; an admin any; the CRL follows at once.
+    let plain = env.openssl_serial("out/plain.crt");
+    let body = format!(r#"{{"serial": "{plain}", "reason": "superseded"}}"#);
+    let (code, v) = curl_as(&env, "dev9", &["-d", &body, &api("/v1/revoke")]);
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = curl_as(&env, "plain", &["-d", &body, &api("/v1/revoke")]);
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = curl_as(&env, "admin1", &["-d", &body, &api("/v1/revoke")]);
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("already_revoked")),
+        "{v}"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, _, _) = curl(&env, &[&format!("{}/crl", srv.http)]);
+        let text = env
+            .openssl(&[
+                "crl", "-inform", "DER", "-in", "body.txt", "-noout", "-text",
+            ])
+            .stdout;
+        if text.contains(&format!("Serial Number: {plain}")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CRL did not list {plain}: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A revoked certificate cannot renew.
+    env.write("out/p.crt", env.read("out/plain.crt"));
+    let out = env
+        .mtls(&[
+            "renew",
+            &srv.api,
+            "--cert",
+            "out/plain.crt",
+            "--key",
+            "out/plain.key",
+            "--ca",
+            "ca/ca.crt",
+        ])
+        .run()
+        .failure();
+    assert!(out.stderr.contains("revoked"), "{}", out.stderr);
+
+    // Listing and the audit log (API and CLI).
+    let (code, v) = curl_as(&env, "admin1", &[&api("/v1/certs?status=revoked")]);
+    assert_eq!(code, 200);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    let (code, v) = curl_as(&env, "admin1", &[&api("/v1/certs?status=bogus")]);
+    assert_eq!(code, 400, "{v}");
+    let (code, v) = curl_as(&env, "admin1", &[&api("/v1/audit?limit=50")]);
+    assert_eq!(code, 200);
+    let actions: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in ["token.create", "enroll", "renew", "revoke"] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    srv.stop();
+    let text = env.ok(&["ca", "audit"]).stdout;
+    assert!(text.contains("renew") && text.contains("revoke"), "{text}");
+    let json: Value = serde_json::from_str(&env.ok(&["ca", "audit", "--json"]).stdout).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "forbidden")
+    );
 }

@@ -4,6 +4,9 @@
 use super::{CertificateAuthority, Issued, SignRequest};
 use crate::csr::Request;
 use crate::error::{Error, Result};
+use crate::san::San;
+use crate::serial::Serial;
+use crate::store::CertRecord;
 use crate::time;
 use crate::token::{self, Secret, TokenRecord};
 
@@ -64,10 +67,114 @@ impl CertificateAuthority {
             days: Some(self.config.online.days),
         };
         let issued = self
-            .sign_guarded(vec![sign], &|_| {}, Some(&hash))?
+            .sign_guarded(vec![sign], &|_| {}, Some(&hash), None)?
             .into_iter()
             .next()
             .ok_or_else(|| Error::invalid("enrollment", "nothing was issued"))?;
         Ok((t, issued))
+    }
+
+    /// Renews the certificate `old_der`, which its holder presented over mutual TLS: a new
+    /// serial with the same subject, subjectAltNames and profile, valid `[online] days`, for
+    /// the same key, or for the key of `csr` (whose subject must be the same). The store
+    /// records that the new certificate supersedes the old one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RenewRefused`] for a certificate this CA did not issue, a revoked one, one
+    /// expired more than `grace_secs` ago, or a CSR with another subject; what
+    /// [`sign`](Self::sign) refuses.
+    pub fn renew(
+        &mut self,
+        old_der: &[u8],
+        csr: Option<Request>,
+        grace_secs: i64,
+    ) -> Result<(CertRecord, Issued)> {
+        let serial = crate::inspect::cert_serial(old_der, "the presented certificate")?;
+        let old = self.renewable(&serial, old_der, grace_secs)?;
+        let subject = crate::name::Name::parse(&old.subject)?;
+        let spki_der = match &csr {
+            Some(r) => {
+                if r.subject.to_string() != old.subject {
+                    return Err(refused(
+                        &serial,
+                        format!(
+                            "the request's subject {} differs from the certificate's {}; a renewal keeps the subject (enroll anew for another)",
+                            r.subject, old.subject
+                        ),
+                    ));
+                }
+                r.spki_der.clone()
+            }
+            None => crate::inspect::cert_spki(old_der, "the presented certificate")?,
+        };
+        let sans = old
+            .sans
+            .iter()
+            .map(|s| s.parse::<San>())
+            .collect::<Result<Vec<_>>>()?;
+        let req = SignRequest {
+            what: format!("renewal of {}", serial.hex()),
+            subject,
+            sans,
+            requested_sans: Vec::new(),
+            overridden: Vec::new(),
+            spki_der,
+            profile: old.profile.clone(),
+            days: Some(self.config.online.days),
+        };
+        let issued = self
+            .sign_guarded(vec![req], &|_| {}, None, Some(&serial))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::invalid("renewal", "nothing was issued"))?;
+        Ok((old, issued))
+    }
+
+    /// The store record of `serial`, if it may be renewed.
+    fn renewable(&self, serial: &Serial, der: &[u8], grace_secs: i64) -> Result<CertRecord> {
+        let now = time::now().unix_timestamp();
+        let rec = match self.store.get(serial)? {
+            Some(r) if r.der == der => r,
+            _ => {
+                return Err(refused(
+                    serial,
+                    "this CA has no record of that certificate; enroll with a token instead".into(),
+                ));
+            }
+        };
+        if let Some(at) = rec.revoked_at {
+            return Err(refused(
+                serial,
+                format!(
+                    "it was revoked at {}; enroll anew with a token",
+                    time::rfc3339(at)
+                ),
+            ));
+        }
+        if now > rec.not_after.saturating_add(grace_secs) {
+            return Err(refused(
+                serial,
+                format!(
+                    "it expired at {}, beyond the {} s grace period; enroll anew with a token",
+                    time::rfc3339(rec.not_after),
+                    grace_secs
+                ),
+            ));
+        }
+        if rec.profile == crate::profile::ADMIN {
+            return Err(refused(
+                serial,
+                "admin certificates are issued on the CA machine (`mtls ca issue --profile admin`), not renewed over the network".into(),
+            ));
+        }
+        Ok(rec)
+    }
+}
+
+fn refused(serial: &Serial, detail: String) -> Error {
+    Error::RenewRefused {
+        serial: serial.hex(),
+        detail,
     }
 }

@@ -11,7 +11,7 @@ use crate::key::PrivateKey;
 use crate::name::Name;
 use crate::san::San;
 use crate::serial::Serial;
-use crate::store::CertRecord;
+use crate::store::{CertRecord, InsertGuard};
 use crate::token::TokenHash;
 use crate::{pemutil, time};
 
@@ -116,16 +116,17 @@ impl CertificateAuthority {
         requests: Vec<SignRequest>,
         progress: &dyn Fn(usize),
     ) -> Result<Vec<Issued>> {
-        self.sign_guarded(requests, progress, None)
+        self.sign_guarded(requests, progress, None, None)
     }
 
-    /// [`sign`](Self::sign), consuming one use of the token with hash `token` in each
-    /// recording transaction when given.
+    /// [`sign`](Self::sign), also consuming one use of the token `token` and recording the
+    /// renewal of `supersedes`, in each recording transaction, when given.
     pub(super) fn sign_guarded(
         &mut self,
         requests: Vec<SignRequest>,
         progress: &dyn Fn(usize),
         token: Option<&TokenHash>,
+        supersedes: Option<&Serial>,
     ) -> Result<Vec<Issued>> {
         let now = time::now();
         if now.unix_timestamp() >= self.not_after {
@@ -165,9 +166,10 @@ impl CertificateAuthority {
         let mut out = Vec::with_capacity(prepared.len());
         let mut done = 0;
         for chunk in prepared.chunks_mut(BATCH) {
-            let guard = Guard {
+            let guard = InsertGuard {
                 unique_at,
-                token: token.map(|t| (t, now.unix_timestamp())),
+                token: token.map(|t| (*t, now.unix_timestamp())),
+                supersedes: supersedes.cloned(),
             };
             record_chunk(self.store.as_mut(), chunk, &issuer, &guard)?;
             done += chunk.len();
@@ -216,21 +218,10 @@ fn record_chunk(
     store: &mut dyn crate::store::Store,
     chunk: &mut [Prepared],
     issuer: &Issuer<'_, &rcgen::KeyPair>,
-    guard: &Guard<'_>,
+    guard: &InsertGuard,
 ) -> Result<()> {
-    let insert = |store: &mut dyn crate::store::Store, records: &[CertRecord]| match guard {
-        Guard {
-            unique_at,
-            token: Some((hash, now)),
-        } => store.insert_with_token(records, hash, *now, *unique_at),
-        Guard {
-            unique_at: Some(at),
-            token: None,
-        } => store.insert_unique(records, *at),
-        Guard {
-            unique_at: None,
-            token: None,
-        } => store.insert(records),
+    let insert = |store: &mut dyn crate::store::Store, records: &[CertRecord]| {
+        store.insert_guarded(records, guard)
     };
     for _ in 0..3 {
         let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
@@ -249,14 +240,6 @@ fn record_chunk(
     }
     let records: Vec<CertRecord> = chunk.iter().map(|p| p.record.clone()).collect();
     insert(store, &records)
-}
-
-/// What a recording transaction checks besides the serials.
-struct Guard<'a> {
-    /// openssl's unique_subject, against certificates valid at this time.
-    unique_at: Option<i64>,
-    /// A token use to consume (its hash, and the time that decides its expiry).
-    token: Option<(&'a TokenHash, i64)>,
 }
 
 /// Refuses a subject that a certificate valid at `at` has, or that two requests share.

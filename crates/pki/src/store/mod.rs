@@ -233,6 +233,17 @@ pub mod hold {
     }
 }
 
+/// What [`Store::insert_guarded`] checks and records besides the certificates.
+#[derive(Debug, Clone, Default)]
+pub struct InsertGuard {
+    /// openssl's `unique_subject`, against certificates valid at this time.
+    pub unique_at: Option<i64>,
+    /// An enrollment token to take one use of: its hash, and the time deciding its expiry.
+    pub token: Option<(TokenHash, i64)>,
+    /// The certificate the (single) record renews.
+    pub supersedes: Option<Serial>,
+}
+
 /// Which records [`Store::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatusFilter {
@@ -317,17 +328,15 @@ pub trait Store: Send {
     fn add_token(&mut self, hash: &TokenHash, token: &TokenRecord) -> Result<()>;
     /// The token with this hash, if any (whatever its state).
     fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
-    /// As [`Store::insert`] (or [`Store::insert_unique`] with `unique_at`), consuming one use
-    /// of the token `hash` in the same transaction: when the token is unknown, expired at
-    /// `now` or used up, nothing is recorded and the error is
-    /// [`crate::Error::TokenRefused`].
-    fn insert_with_token(
-        &mut self,
-        records: &[CertRecord],
-        hash: &TokenHash,
-        now: i64,
-        unique_at: Option<i64>,
-    ) -> Result<()>;
+    /// As [`Store::insert`], checking and recording what `guard` says in the same
+    /// transaction: openssl's `unique_subject`, one use of an enrollment token (when the token
+    /// is unknown, expired or used up, nothing is recorded and the error is
+    /// [`crate::Error::TokenRefused`]), and the certificate a renewal supersedes.
+    fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()>;
+    /// The serial of the certificate `serial` superseded (it was renewed from), if any.
+    fn superseded_by(&self, serial: &Serial) -> Result<Option<Serial>>;
+    /// The serial of the certificate that superseded `serial` (its renewal), if any.
+    fn supersedes(&self, serial: &Serial) -> Result<Option<Serial>>;
     /// Appends one entry to the audit log.
     fn add_audit(&mut self, entry: &AuditEntry) -> Result<()>;
     /// The audit log, newest first: at most `limit` entries older than entry `before` (all

@@ -3,7 +3,8 @@
 //! Version 1 (mtls 0.1) kept `not_before NOT NULL` (0 for a record imported from `index.txt`
 //! alone) and no CRL entry details. Version 2 allows a null `not_before`, adds the
 //! invalidityDate and hold instruction of a revocation, and indexes subjects for
-//! `unique_subject`. Version 3 adds the enrollment tokens and the audit log of the online CA.
+//! `unique_subject`. Version 3 adds the online CA's enrollment tokens, renewals (which certificate superseded
+//! which) and audit log.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -41,6 +42,11 @@ CREATE TABLE tokens (
     expires_at  INTEGER NOT NULL,
     uses_left   INTEGER NOT NULL CHECK (uses_left >= 0)
 );
+CREATE TABLE renewals (
+    new_serial  TEXT PRIMARY KEY,
+    old_serial  TEXT NOT NULL
+);
+CREATE INDEX renewals_old ON renewals(old_serial);
 CREATE TABLE audit (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     at       INTEGER NOT NULL,

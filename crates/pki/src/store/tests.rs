@@ -108,6 +108,13 @@ fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
     s.insert(&[record(6, "/CN=a", b"w")]).unwrap();
 }
 
+fn guard(hash: crate::token::TokenHash, now: i64) -> super::InsertGuard {
+    super::InsertGuard {
+        token: Some((hash, now)),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn a_token_is_consumed_with_the_record_and_only_once_even_under_a_race() {
     use crate::token::{self, TokenRecord, TokenRefusal};

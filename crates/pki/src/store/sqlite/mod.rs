@@ -7,7 +7,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    AuditEntry, CertRecord, CrlState, Reason, Revocation, RevokedEntry, StatusFilter, Store,
+    AuditEntry, CertRecord, CrlState, InsertGuard, Reason, Revocation, RevokedEntry, StatusFilter,
+    Store,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -160,19 +161,15 @@ impl SqliteStore {
     /// The insert of [`Store::insert`]; with `unique_at`, openssl's `unique_subject` check
     /// against certificates valid at that time, and with `token` (its hash and the time), one
     /// use of that token consumed, all in the same transaction.
-    fn insert_checked(
-        &mut self,
-        records: &[CertRecord],
-        unique_at: Option<i64>,
-        token: Option<(&TokenHash, i64)>,
-    ) -> Result<()> {
+    fn insert_checked(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
+        let unique_at = guard.unique_at;
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_err(&path, e))?;
-        if let Some((hash, now)) = token {
-            online::consume_token(&tx, hash, now).map_err(|e| match e {
+        if let Some((hash, now)) = &guard.token {
+            online::consume_token(&tx, hash, *now).map_err(|e| match e {
                 online::Consume::Db(e) => db_err(&path, e),
                 online::Consume::Refused(r) => Error::TokenRefused { refusal: r },
             })?;
@@ -218,6 +215,9 @@ impl SqliteStore {
                 }
             }
         }
+        if let (Some(old), [new]) = (&guard.supersedes, records) {
+            online::add_supersedes(&tx, &new.serial, old).map_err(|e| db_err(&path, e))?;
+        }
         tx.commit().map_err(|e| db_err(&path, e))
     }
 }
@@ -248,11 +248,15 @@ fn check_unique(tx: &Connection, subject: &str, now: i64) -> std::result::Result
 
 impl Store for SqliteStore {
     fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
-        self.insert_checked(records, None, None)
+        self.insert_checked(records, &InsertGuard::default())
     }
 
     fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()> {
-        self.insert_checked(records, Some(now), None)
+        let guard = InsertGuard {
+            unique_at: Some(now),
+            ..InsertGuard::default()
+        };
+        self.insert_checked(records, &guard)
     }
 
     fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>> {
@@ -552,14 +556,16 @@ impl Store for SqliteStore {
         online::token(&self.conn, hash).map_err(|e| self.err(e))
     }
 
-    fn insert_with_token(
-        &mut self,
-        records: &[CertRecord],
-        hash: &TokenHash,
-        now: i64,
-        unique_at: Option<i64>,
-    ) -> Result<()> {
-        self.insert_checked(records, unique_at, Some((hash, now)))
+    fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
+        self.insert_checked(records, guard)
+    }
+
+    fn superseded_by(&self, serial: &Serial) -> Result<Option<Serial>> {
+        online::supersedes_query(&self.conn, "new", serial).map_err(|e| self.err(e))
+    }
+
+    fn supersedes(&self, serial: &Serial) -> Result<Option<Serial>> {
+        online::supersedes_query(&self.conn, "old", serial).map_err(|e| self.err(e))
     }
 
     fn add_audit(&mut self, entry: &AuditEntry) -> Result<()> {

@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::serial::Serial;
 use crate::store::AuditEntry;
 use crate::token::{TokenHash, TokenRecord, TokenRefusal};
 
@@ -108,4 +109,29 @@ pub(super) fn audit(
         })
     })?;
     rows.collect()
+}
+
+pub(super) fn add_supersedes(tx: &Connection, new: &Serial, old: &Serial) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO renewals (new_serial, old_serial) VALUES (?1, ?2)",
+        params![new.hex(), old.hex()],
+    )
+    .map(|_| ())
+}
+
+/// `given = "new"`: the serial the renewal `serial` superseded; `"old"`: the renewal of it.
+pub(super) fn supersedes_query(
+    conn: &Connection,
+    given: &str,
+    serial: &Serial,
+) -> rusqlite::Result<Option<Serial>> {
+    let sql = match given {
+        "new" => "SELECT old_serial FROM renewals WHERE new_serial = ?1",
+        _ => "SELECT new_serial FROM renewals WHERE old_serial = ?1 ORDER BY rowid DESC LIMIT 1",
+    };
+    let hex: Option<String> = conn
+        .prepare_cached(sql)?
+        .query_row([serial.hex()], |r| r.get(0))
+        .optional()?;
+    Ok(hex.and_then(|h| h.parse().ok()))
 }

@@ -1,0 +1,285 @@
+//! The admin endpoints: tokens, revocation, the records and the audit log.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mtls_pki::store::{AuditEntry, Reason, StatusFilter};
+use mtls_pki::token::TokenRecord;
+use mtls_pki::{Serial, pemutil};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Peer;
+use super::auth::{self, Caller};
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::state::{Shared, audit, with_ca};
+
+/// A lifetime: `"15m"`-style text or seconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Lifetime {
+    Seconds(u64),
+    Text(String),
+}
+
+/// The body of `POST /v1/tokens`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenRequest {
+    name: String,
+    #[serde(default = "default_profile")]
+    profile: String,
+    #[serde(default)]
+    sans: Vec<String>,
+    ttl: Option<Lifetime>,
+    #[serde(default = "one")]
+    uses: u32,
+}
+
+fn default_profile() -> String {
+    "client".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+pub(crate) async fn create_token(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let admin = auth::admin(&s, &peer, "token.create").await?;
+    let ttl = match req.ttl {
+        None => 900,
+        Some(Lifetime::Seconds(n)) => n,
+        Some(Lifetime::Text(t)) => mtls_pki::time::parse_lifetime(&t)
+            .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
+    };
+    let now = mtls_pki::time::now().unix_timestamp();
+    let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
+    let record = TokenRecord::new(&req.name, &req.profile, req.sans, now, ttl, req.uses)?;
+    let r = record.clone();
+    let secret = with_ca(&s, move |ca| ca.create_token(&r).map_err(ApiError::from)).await?;
+    let mut entry = AuditEntry::new(now, format!("cert:{}", admin.hex()), "token.create");
+    entry.target = Some(record.name.clone());
+    entry.peer = Some(peer.addr.to_string());
+    entry.detail = Some(format!(
+        "profile {}, {} use(s)",
+        record.profile, record.uses_left
+    ));
+    audit(&s, entry).await;
+    let body = json!({
+        "token": secret.expose(),
+        "name": record.name,
+        "profile": record.profile,
+        "expires_at": mtls_pki::time::rfc3339(record.expires_at),
+        "uses": record.uses_left,
+        "enroll_command": format!(
+            "MTLS_ENROLL_TOKEN={} mtls enroll https://{} --ca ca.crt --out-dir certs --name {}",
+            secret.expose(), peer_host(&s), record.name
+        ),
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+fn peer_host(s: &Shared) -> String {
+    s.api_addr.to_string()
+}
+
+/// The body of `POST /v1/revoke`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeRequest {
+    serial: String,
+    #[serde(default = "unspecified")]
+    reason: String,
+}
+
+fn unspecified() -> String {
+    "unspecified".into()
+}
+
+pub(crate) async fn revoke(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(req): JsonBody<RevokeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = auth::caller(&s, &peer).await?;
+    let serial: Serial = req
+        .serial
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("serial: {e}")))?;
+    let denied = match &caller {
+        Caller::Admin(_) => None,
+        Caller::Holder(own) if *own == serial => None,
+        Caller::Holder(_) => Some(ApiError::forbidden(
+            "a certificate's holder may revoke only that certificate; other revocations need an admin",
+        )),
+        Caller::Anonymous => Some(auth::unauthenticated()),
+    };
+    if let Some(e) = denied {
+        auth::refused(&s, &peer, &caller, "revoke", Some(serial.hex()), &e).await;
+        return Err(e);
+    }
+    let reason =
+        Reason::parse(&req.reason).map_err(|e| ApiError::bad_request(format!("reason: {e}")))?;
+    if reason == Reason::RemoveFromCrl {
+        return Err(ApiError::bad_request(
+            "reason: removeFromCRL releases a hold; it is not a revocation",
+        ));
+    }
+    let target = serial.hex();
+    let revoked = with_ca(&s, move |ca| {
+        ca.revoke(&serial, reason).map_err(ApiError::from)
+    })
+    .await;
+    let rec = match revoked {
+        Ok(r) => r,
+        Err(e) => {
+            auth::refused(&s, &peer, &caller, "revoke", Some(target), &e).await;
+            return Err(e);
+        }
+    };
+    s.crl_dirty.notify_one();
+    let mut entry = AuditEntry::new(
+        mtls_pki::time::now().unix_timestamp(),
+        caller.actor(),
+        "revoke",
+    );
+    entry.target = Some(rec.serial.hex());
+    entry.peer = Some(peer.addr.to_string());
+    entry.detail = Some(format!("reason {}", reason.name()));
+    audit(&s, entry).await;
+    Ok(Json(json!({
+        "serial": rec.serial.hex(),
+        "revoked_at": rec.revoked_at.map(mtls_pki::time::rfc3339),
+        "reason": reason.name(),
+    })))
+}
+
+/// The query of `GET /v1/certs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    profile: Option<String>,
+    cn: Option<String>,
+    expiring_within: Option<u32>,
+}
+
+pub(crate) async fn list(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    auth::admin(&s, &peer, "certs.list").await?;
+    let filter = match q.status.as_deref().unwrap_or("all") {
+        "all" => StatusFilter::All,
+        "valid" => StatusFilter::Valid,
+        "revoked" => StatusFilter::Revoked,
+        "expired" => StatusFilter::Expired,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "status: {other:?} is not one of all, valid, revoked, expired"
+            )));
+        }
+    };
+    let rows = with_ca(&s, move |ca| {
+        ca.list(filter, q.expiring_within).map_err(ApiError::from)
+    })
+    .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| q.profile.as_ref().is_none_or(|p| &r.profile == p))
+        .filter(|r| {
+            q.cn.as_ref()
+                .is_none_or(|c| r.cn.as_deref().is_some_and(|cn| cn.contains(c.as_str())))
+        })
+        .collect();
+    Ok(Json(json!(rows)))
+}
+
+/// The query of `GET /v1/certs/{serial}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GetQuery {
+    format: Option<String>,
+}
+
+pub(crate) async fn get(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    Path(serial): Path<String>,
+    Query(q): Query<GetQuery>,
+) -> Result<Response, ApiError> {
+    auth::admin(&s, &peer, "certs.get").await?;
+    let serial: Serial = serial
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("serial: {e}")))?;
+    let (rec, old, new) = with_ca(&s, move |ca| {
+        {
+            let rec = ca
+                .store()
+                .get(&serial)?
+                .ok_or(mtls_pki::Error::UnknownSerial {
+                    serial: serial.hex(),
+                })?;
+            let old = ca.store().superseded_by(&serial)?;
+            let new = ca.store().supersedes(&serial)?;
+            Ok::<_, mtls_pki::Error>((rec, old, new))
+        }
+        .map_err(ApiError::from)
+    })
+    .await?;
+    let pem = (!rec.der.is_empty()).then(|| pemutil::encode("CERTIFICATE", &rec.der));
+    match q.format.as_deref() {
+        Some("pem") => match pem {
+            Some(p) => Ok((
+                [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+                p,
+            )
+                .into_response()),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_certificate",
+                "this record came from openssl's index.txt without its certificate file",
+            )),
+        },
+        None | Some("json") => Ok(Json(json!({
+            "record": rec,
+            "certificate": pem,
+            "supersedes": old.map(|s| s.hex()),
+            "superseded_by": new.map(|s| s.hex()),
+        }))
+        .into_response()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format: {other:?} is not pem or json"
+        ))),
+    }
+}
+
+/// The query of `GET /v1/audit`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    limit: Option<usize>,
+    before: Option<i64>,
+}
+
+pub(crate) async fn audit_log(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    auth::admin(&s, &peer, "audit.read").await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = with_ca(&s, move |ca| {
+        ca.store().audit(limit, q.before).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(json!(rows)))
+}

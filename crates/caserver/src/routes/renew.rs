@@ -1,0 +1,84 @@
+//! `POST /v1/renew`: a certificate's holder, over mutual TLS, gets its successor.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mtls_pki::Request;
+use mtls_pki::store::AuditEntry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Peer;
+use super::auth::unauthenticated;
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::state::{Shared, audit, with_ca};
+
+/// The body of `POST /v1/renew`: empty for the same key, or a CSR for a new one.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenewRequest {
+    csr: Option<String>,
+}
+
+pub(crate) async fn renew(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(req): JsonBody<RenewRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(der) = peer.cert.clone() else {
+        return Err(unauthenticated());
+    };
+    let mut entry = AuditEntry::new(mtls_pki::time::now().unix_timestamp(), "anonymous", "renew");
+    entry.peer = Some(peer.addr.to_string());
+    if let Ok(serial) = mtls_pki::inspect::cert_serial(&der, "the client certificate") {
+        entry.actor = format!("cert:{}", serial.hex());
+        entry.target = Some(serial.hex());
+    }
+    let csr = match req
+        .csr
+        .as_deref()
+        .map(|c| Request::from_bytes(c.as_bytes(), "csr"))
+    {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            let e = ApiError::bad_request(format!("csr: {e}"));
+            return Err(refused(&s, entry, e).await);
+        }
+    };
+    let grace = s.renew_grace_secs;
+    match with_ca(&s, move |ca| {
+        ca.renew(&der, csr, grace).map_err(ApiError::from)
+    })
+    .await
+    {
+        Ok((old, issued)) => {
+            entry.detail = Some(format!(
+                "new serial {}, profile {}",
+                issued.serial.hex(),
+                old.profile
+            ));
+            audit(&s, entry).await;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({
+                    "serial": issued.serial.hex(),
+                    "supersedes": old.serial.hex(),
+                    "certificate": issued.pem,
+                    "chain": format!("{}{}", issued.pem, s.roots_pem),
+                    "not_after": mtls_pki::time::rfc3339(issued.not_after),
+                })),
+            ))
+        }
+        Err(e) => Err(refused(&s, entry, e).await),
+    }
+}
+
+async fn refused(s: &Shared, mut entry: AuditEntry, e: ApiError) -> ApiError {
+    entry.outcome = e.outcome();
+    entry.detail = Some(e.message.clone());
+    audit(s, entry).await;
+    e
+}

@@ -65,8 +65,7 @@ impl Running {
 /// The CA refusing the server certificate (a profile without room for the address), or a
 /// listener that cannot be bound.
 pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Running, Error> {
-    let fingerprint =
-        colon_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ca.cert_der()).as_ref());
+    let fingerprint = mtls_pki::show::sha256_fingerprint(ca.cert_der());
     let (tls, server_serial) = tokio::task::block_in_place(|| tls_config(&mut ca, &opts))?;
     let ctx = TlsContext::new(tls)?;
     let api = SslServer::bind(opts.listen, ctx, opts.max_connections).await?;
@@ -153,11 +152,4 @@ fn tls_config(
     cfg.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
     cfg.set_alpn_protocols(vec![b"http/1.1".to_vec()]);
     Ok((cfg, issued.serial.hex()))
-}
-
-fn colon_hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }

@@ -6,6 +6,7 @@
 //! `get`, `serve` (the online CA) and `token`.
 
 mod audit;
+mod bootstrap;
 mod get;
 mod init;
 mod issue;
@@ -67,6 +68,9 @@ enum CaCmd {
     Token(token::TokenArgs),
     /// Show the audit log: who enrolled, renewed, revoked or made tokens, when, from where.
     Audit(audit::AuditArgs),
+    /// Fetch the CA certificate from `mtls ca serve` and keep it only if its SHA-256
+    /// fingerprint is the one given (trust on first use, checked).
+    Bootstrap(bootstrap::BootstrapArgs),
 }
 
 fn ca_dir(dir: Option<PathBuf>) -> PathBuf {
@@ -122,5 +126,6 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::Serve(a) => serve::run(&dir, pass_file, a),
         CaCmd::Token(a) => token::run(&dir, pass_file, a),
         CaCmd::Audit(a) => audit::run(&dir, pass_file, a),
+        CaCmd::Bootstrap(a) => bootstrap::run(a),
     }
 }

@@ -512,6 +512,12 @@ fn serial(raw: &[u8], notes: &mut Vec<String>) -> Serial {
     }
 }
 
+/// The SHA-256 fingerprint of `der`, uppercase colon-hex as `openssl x509 -fingerprint
+/// -sha256` prints it: what `mtls ca serve` shows and `mtls ca bootstrap` checks.
+pub fn sha256_fingerprint(der: &[u8]) -> String {
+    hex_colon(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())
+}
+
 fn fingerprints(der: &[u8]) -> Fingerprints {
     use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
     Fingerprints {

@@ -13,6 +13,8 @@ struct CaServer {
     api: String,
     /// `http://127.0.0.1:PORT`.
     http: String,
+    /// The CA certificate's SHA-256 fingerprint, as printed.
+    fingerprint: String,
 }
 
 impl CaServer {
@@ -35,8 +37,19 @@ impl CaServer {
         };
         let api = url("API on https://");
         let http = url("CRL on http://");
-        proc.wait_for("fingerprint SHA256 ");
-        CaServer { proc, api, http }
+        let line = proc.wait_for("fingerprint SHA256 ");
+        let fingerprint = line
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        CaServer {
+            proc,
+            api,
+            http,
+            fingerprint,
+        }
     }
 
     fn stop(mut self) {
@@ -182,6 +195,47 @@ fn public_objects_are_served_with_cache_validators() {
     let (code, _, body) = curl(&env, &[&format!("{}/crl.pem", srv.api)]);
     assert_eq!(code, 200);
     assert!(body.starts_with("-----BEGIN X509 CRL-----"));
+    // Trust on first use, checked: the fingerprint printed, or nothing written.
+    let fp = srv.fingerprint.clone();
+    let bad = format!(
+        "{}{}",
+        if fp.starts_with('0') { "1" } else { "0" },
+        &fp[1..]
+    );
+    let out = env
+        .mtls(&[
+            "ca",
+            "bootstrap",
+            &srv.api,
+            "--fingerprint",
+            &bad,
+            "--out",
+            "boot.crt",
+        ])
+        .run()
+        .failure();
+    assert!(out.stderr.contains("fingerprint"), "{}", out.stderr);
+    assert!(!env.path("boot.crt").exists());
+    let lower = fp.replace(':', "").to_ascii_lowercase();
+    env.ok(&[
+        "ca",
+        "bootstrap",
+        &srv.api,
+        "--fingerprint",
+        &lower,
+        "--out",
+        "boot.crt",
+    ]);
+    assert_eq!(env.read("boot.crt"), env.read("ca/ca.crt"));
+    let openssl_fp = env.ssl(&[
+        "x509",
+        "-in",
+        "ca/ca.crt",
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+    ]);
+    assert!(openssl_fp.trim().ends_with(&fp), "{openssl_fp} vs {fp}");
     // The plain listener serves public objects only; unknown paths answer JSON.
     let (code, _, body) = curl(&env, &["-d", "{}", &format!("{}/v1/enroll", srv.http)]);
     assert_eq!(code, 404, "{body}");

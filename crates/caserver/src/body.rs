@@ -43,3 +43,29 @@ pub fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         ApiError::bad_request(format!("{what}: {e}"))
     })
 }
+
+/// A query string of type `T`, refused with a JSON reason naming the parameter.
+#[derive(Debug)]
+pub struct QueryArgs<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or_default();
+        parse_query(q).map(QueryArgs)
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("the query string is not valid"))?,
+    )
+    .map(|axum::extract::Query(t)| t)
+    .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))
+}

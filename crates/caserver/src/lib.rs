@@ -21,11 +21,16 @@ pub mod error;
 mod keeper;
 pub mod limiter;
 mod listen;
+pub mod metrics;
 mod routes;
 mod server;
 mod state;
 
 pub use error::ApiError;
+
+/// The OpenAPI 3.1 description of the API, as served at `/openapi.json` (also
+/// `crates/caserver/api/openapi.json` in the repository).
+pub const OPENAPI: &str = include_str!("../api/openapi.json");
 pub use server::{Options, Running, start};
 
 /// Why the server could not start.

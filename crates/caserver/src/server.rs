@@ -86,6 +86,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         crl_dirty: Default::default(),
         api_addr,
         renew_grace_secs: opts.renew_grace_secs,
+        metrics: Default::default(),
     });
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![

@@ -26,6 +26,8 @@ pub(crate) struct AppState {
     pub api_addr: std::net::SocketAddr,
     /// How long after expiry a certificate may still be renewed.
     pub renew_grace_secs: i64,
+    /// `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -52,6 +54,7 @@ pub(crate) async fn with_ca<T: Send + 'static>(
 /// Writes `entry` to the audit log; a failure is logged, never answered (the action itself is
 /// already done or refused).
 pub(crate) async fn audit(state: &Shared, entry: AuditEntry) {
+    state.metrics.action(&entry.action, &entry.outcome);
     let r = with_ca(state, move |ca| {
         ca.store().add_audit(&entry).map_err(ApiError::from)
     })

@@ -2,7 +2,7 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mtls_pki::store::{AuditEntry, Reason, StatusFilter};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::Peer;
 use super::auth::{self, Caller};
-use crate::body::JsonBody;
+use crate::body::{JsonBody, QueryArgs};
 use crate::error::ApiError;
 use crate::state::{Shared, audit, with_ca};
 
@@ -174,7 +174,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(s): State<Shared>,
     Extension(peer): Extension<Peer>,
-    Query(q): Query<ListQuery>,
+    QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     auth::admin(&s, &peer, "certs.list").await?;
     let filter = match q.status.as_deref().unwrap_or("all") {
@@ -214,7 +214,7 @@ pub(crate) async fn get(
     State(s): State<Shared>,
     Extension(peer): Extension<Peer>,
     Path(serial): Path<String>,
-    Query(q): Query<GetQuery>,
+    QueryArgs(q): QueryArgs<GetQuery>,
 ) -> Result<Response, ApiError> {
     auth::admin(&s, &peer, "certs.get").await?;
     let serial: Serial = serial
@@ -273,7 +273,7 @@ pub(crate) struct AuditQuery {
 pub(crate) async fn audit_log(
     State(s): State<Shared>,
     Extension(peer): Extension<Peer>,
-    Query(q): Query<AuditQuery>,
+    QueryArgs(q): QueryArgs<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     auth::admin(&s, &peer, "audit.read").await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -282,4 +282,23 @@ pub(crate) async fn audit_log(
     })
     .await?;
     Ok(Json(json!(rows)))
+}
+
+pub(crate) async fn metrics(
+    State(s): State<Shared>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Response, ApiError> {
+    auth::admin(&s, &peer, "metrics.read").await?;
+    let crl = s.crl.get().map(|c| {
+        let n = c
+            .number
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (n, c.this_update, c.next_update)
+    });
+    let text = s
+        .metrics
+        .render(crl, mtls_pki::time::now().unix_timestamp());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -31,6 +31,7 @@ pub(crate) fn public(state: Shared) -> Router {
         .route("/crl", get(public::crl_der))
         .route("/crl.pem", get(public::crl_pem))
         .route("/healthz", get(public::healthz))
+        .route("/openapi.json", get(public::openapi))
         .fallback(public::not_found)
         .with_state(state)
 }
@@ -45,6 +46,24 @@ pub(crate) fn api(state: Shared) -> Router {
         .route("/v1/certs", get(admin::list))
         .route("/v1/certs/{serial}", get(admin::get))
         .route("/v1/audit", get(admin::audit_log))
+        .route("/metrics", get(admin::metrics))
         .with_state(state.clone())
-        .merge(public(state))
+        .merge(public(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state, count))
+}
+
+/// Counts every request by its route (the pattern, not the path: bounded labels) and status.
+async fn count(
+    axum::extract::State(s): axum::extract::State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let resp = next.run(req).await;
+    s.metrics.request(&route, resp.status().as_u16());
+    resp
 }

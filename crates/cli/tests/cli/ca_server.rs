@@ -236,6 +236,30 @@ fn public_objects_are_served_with_cache_validators() {
         "-sha256",
     ]);
     assert!(openssl_fp.trim().ends_with(&fp), "{openssl_fp} vs {fp}");
+    // The OpenAPI document is the one in the repository, and names every route.
+    let (code, _, doc) = curl(&env, &[&format!("{}/openapi.json", srv.api)]);
+    assert_eq!(code, 200);
+    let repo = include_str!("../../../caserver/api/openapi.json");
+    assert_eq!(doc, repo);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/roots.pem",
+        "/crl",
+        "/crl.pem",
+        "/healthz",
+        "/openapi.json",
+        "/metrics",
+        "/v1/enroll",
+        "/v1/renew",
+        "/v1/tokens",
+        "/v1/revoke",
+        "/v1/certs",
+        "/v1/certs/{serial}",
+        "/v1/audit",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
     // The plain listener serves public objects only; unknown paths answer JSON.
     let (code, _, body) = curl(&env, &["-d", "{}", &format!("{}/v1/enroll", srv.http)]);
     assert_eq!(code, 404, "{body}");
@@ -507,8 +531,41 @@ fn admins_make_tokens_list_and_revoke_and_holders_renew() {
     let (code, v) = curl_as(&env, "admin1", &[&api("/v1/certs?status=revoked")]);
     assert_eq!(code, 200);
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
-    let (code, v) = curl_as(&env, "admin1", &[&api("/v1/certs?status=bogus")]);
-    assert_eq!(code, 400, "{v}");
+    for bad in [
+        "/v1/certs?status=bogus",
+        "/v1/certs?nonsense=1",
+        "/v1/audit?limit=abc",
+    ] {
+        let (code, v) = curl_as(&env, "admin1", &[&api(bad)]);
+        assert_eq!(
+            (code, v["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {v}"
+        );
+    }
+    // Metrics: admins only; issuance and refusals by reason, the CRL's age.
+    let (code, _) = curl_as(&env, "dev9", &[&api("/metrics")]);
+    assert_eq!(code, 403);
+    let (code, _, text) = curl(
+        &env,
+        &[
+            "--cert",
+            "out/admin1.crt",
+            "--key",
+            "out/admin1.key",
+            &api("/metrics"),
+        ],
+    );
+    assert_eq!(code, 200);
+    for want in [
+        "mtls_ca_actions_total{action=\"enroll\",outcome=\"ok\"} 1",
+        "mtls_ca_actions_total{action=\"renew\",outcome=\"ok\"} 2",
+        "mtls_ca_actions_total{action=\"revoke\",outcome=\"forbidden\"} 1",
+        "mtls_ca_requests_total{route=\"/v1/renew\",status=\"201\"} 2",
+        "mtls_ca_crl_age_seconds ",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
     let (code, v) = curl_as(&env, "admin1", &[&api("/v1/audit?limit=50")]);
     assert_eq!(code, 200);
     let actions: Vec<&str> = v

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use mtls_socket::access::{AccessPolicy, Combine, Denied, Rule};
+use mtls_socket::crl_fetch::CrlFetcher;
 use mtls_socket::{
     Event, Incoming, RevocationFailure, ServerNotice, SslConfiguration, SslServer, TlsContext,
 };
@@ -38,6 +39,15 @@ pub struct ServeArgs {
     /// CRLs (repeatable); reloaded on SIGHUP and when the files change.
     #[arg(long)]
     pub crl: Vec<PathBuf>,
+    /// A URL to fetch a CRL from (repeatable), e.g. `mtls ca serve`'s http://HOST:PORT/crl.
+    /// Each CRL must be signed by a --ca certificate; the last good one stays in force while
+    /// the URL is unreachable.
+    #[arg(long)]
+    pub crl_url: Vec<String>,
+    /// How often to poll each --crl-url, in seconds (a conditional request: cheap when the
+    /// CRL did not change).
+    #[arg(long, default_value = "30", value_parser = crate::argparse::timeout)]
+    pub crl_refresh: Duration,
     /// peer: a valid client certificate is required; query: asked for and logged, not
     /// required; none: not asked for.
     #[arg(long, value_enum, default_value_t = VerifyArg::Peer)]
@@ -129,6 +139,18 @@ pub async fn serve(
         SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns as usize).await?;
     let addr = server.local_addr()?;
     let crls = ctx.config().crls().clone();
+    // The first fetch of each --crl-url before the first client: with hard revocation
+    // checking, clients are refused until a CRL for their issuer is in force.
+    let mut fetchers = Vec::new();
+    for url in &args.crl_url {
+        let anchors = ctx.config().ca_certificates().to_vec();
+        let mut f = CrlFetcher::new(url, crls.clone(), anchors, args.crl_refresh)?;
+        let (tx, _) = watch::channel(0);
+        for e in f.fetch_once().await {
+            crate::serve_crl::log_fetch(&log, &tx, e);
+        }
+        fetchers.push(f);
+    }
     // Counted and let go at once: holding the snapshot would keep the first CRLs in memory
     // after every reload.
     let revoked: usize = crls.snapshot().0.iter().map(|c| c.len()).sum();
@@ -151,6 +173,16 @@ pub async fn serve(
         let _ = r.send(addr);
     }
     let (gen_tx, gen_rx) = watch::channel(crls.generation());
+    for f in fetchers {
+        let (log, gen_tx, mut stop) = (log.clone(), gen_tx.clone(), stop.clone());
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::spawn(f.run(
+            move |e| crate::serve_crl::log_fetch(&log, &gen_tx, e),
+            stopped,
+        ));
+    }
     let reloader = tokio::spawn(crate::serve_crl::watch_crls(
         crls,
         log.clone(),

@@ -91,6 +91,40 @@ pub async fn watch_crls(
     }
 }
 
+/// Logs what a `--crl-url` fetch did; a new CRL is published to the connections (which close
+/// those whose peer is now revoked).
+pub fn log_fetch(log: &Logger, gen_tx: &watch::Sender<u64>, e: mtls_socket::crl_fetch::FetchEvent) {
+    use mtls_socket::crl_fetch::FetchEvent;
+    match e {
+        FetchEvent::Installed { url, summary } => {
+            log.msg(
+                None,
+                None,
+                "crl_fetched",
+                format!(
+                    "CRL fetched from {url}: {} entries, CRL number {}",
+                    summary.entries,
+                    summary.crl_number.unwrap_or_else(|| "none".into())
+                ),
+            );
+            let _ = gen_tx.send(summary.generation);
+        }
+        FetchEvent::Unchanged { .. } => {}
+        FetchEvent::Failed { url, error } => log.msg(
+            None,
+            None,
+            "crl_fetch_failed",
+            format!("warning: fetching the CRL from {url} failed, keeping the last good one: {error}"),
+        ),
+        FetchEvent::Lapsed { url, next_update } => log.msg(
+            None,
+            None,
+            "crl_lapsed",
+            format!("WARNING: the CRL from {url} lapsed at {next_update}; clients under it are refused until a current one is fetched"),
+        ),
+    }
+}
+
 /// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed by this call, not
 /// at the first poll: called before the server starts, no signal sent once it listens can take
 /// the default action (death by signal instead of a clean stop). Needs a runtime context.

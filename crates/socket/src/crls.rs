@@ -26,6 +26,8 @@ struct Inner {
     files: Vec<FileCrls>,
     /// CRLs given with [`CrlHandle::set`] (no file).
     loose: Vec<Arc<Crl>>,
+    /// The last good CRL fetched from each URL ([`CrlHandle::set_url_crl`]).
+    urls: Vec<(String, Arc<Crl>)>,
     crls: Arc<Vec<Arc<Crl>>>,
     generation: u64,
 }
@@ -82,6 +84,7 @@ impl CrlHandle {
                 .iter()
                 .flat_map(|f| f.crls.iter().cloned())
                 .chain(w.loose.iter().cloned())
+                .chain(w.urls.iter().map(|(_, c)| c.clone()))
                 .collect();
             w.crls = Arc::new(all);
             w.generation += 1;
@@ -109,6 +112,24 @@ impl CrlHandle {
     pub fn add_file(&self, path: &Path) -> Result<CrlSummary> {
         let file = load_file(path, None, &|| {})?;
         Ok(self.publish(|w| w.files.push(file)))
+    }
+
+    /// Installs `crl` as the current CRL from `url`, replacing the one fetched from it before
+    /// (files and other URLs keep theirs). See [`crate::crl_fetch`].
+    pub fn set_url_crl(&self, url: &str, crl: Arc<Crl>) -> CrlSummary {
+        self.publish(|w| match w.urls.iter_mut().find(|(u, _)| u == url) {
+            Some(slot) => slot.1 = crl,
+            None => w.urls.push((url.to_string(), crl)),
+        })
+    }
+
+    /// The CRL last installed from `url`, if any.
+    pub fn url_crl(&self, url: &str) -> Option<Arc<Crl>> {
+        self.read()
+            .urls
+            .iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, c)| c.clone())
     }
 
     /// Replaces the whole set (files are forgotten).

@@ -23,6 +23,7 @@ pub mod access;
 pub mod blocking;
 mod config;
 mod context;
+pub mod crl_fetch;
 mod crls;
 mod error;
 mod event;

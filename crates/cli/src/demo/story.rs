@@ -233,6 +233,8 @@ fn serve_args(pki: &Pki) -> ServeArgs {
         key: pki.certs.join("server.key"),
         ca: pki.ca_dir.join("ca.crt"),
         crl: vec![pki.ca_dir.join("crl.pem")],
+        crl_url: vec![],
+        crl_refresh: Duration::from_secs(30),
         verify: crate::argparse::VerifyArg::Peer,
         allow_cn: vec![],
         allow_san: vec![],

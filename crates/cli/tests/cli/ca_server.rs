@@ -588,3 +588,79 @@ fn admins_make_tokens_list_and_revoke_and_holders_renew() {
             .any(|e| e["outcome"] == "forbidden")
     );
 }
+
+/// `mtls serve --crl-url` follows the online CA: a client revoked through the API loses its
+/// live connection and its next handshake within seconds, without a file or a signal.
+#[test]
+fn serve_follows_the_online_crl() {
+    let env = Env::new();
+    crate::net::pki(&env);
+    let srv = CaServer::start(&env);
+    env.issue("ca", "admin1", "admin", &[]);
+    let crl_url = format!("{}/crl", srv.http);
+    let server = crate::net::serve(&env, &["--crl-url", &crl_url, "--crl-refresh", "0.3"]);
+    server.proc.wait_for("CRL fetched from");
+    let port = server.port();
+    let live = crate::net::python(&env, port, Some("client1"), "1.3", "wait_eof");
+    live.wait_for("WAITING");
+    let ok = crate::net::python(&env, port, Some("client2"), "1.3", "talk");
+    ok.wait_for("DONE");
+
+    let serial = env.openssl_serial("out/client1.crt");
+    let body = format!(r#"{{"serial": "{serial}", "reason": "keyCompromise"}}"#);
+    let (code, v) = curl_as(
+        &env,
+        "admin1",
+        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
+    );
+    assert_eq!(code, 200, "{v}");
+    let t0 = std::time::Instant::now();
+    live.wait_for_after(0, "EOF", std::time::Duration::from_secs(10));
+    let refused = crate::net::python(&env, port, Some("client1"), "1.3", "talk");
+    let line = refused.wait_for_after(0, "SSLERROR", std::time::Duration::from_secs(10));
+    assert!(line.to_ascii_lowercase().contains("revoked"), "{line}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        server.proc.text().contains("CRL number 2"),
+        "{}",
+        server.proc.dump()
+    );
+    drop(server);
+    srv.stop();
+
+    // A CRL not signed by a --ca certificate is never installed.
+    std::fs::create_dir_all(env.path("www")).unwrap();
+    env.ok(&["ca", "crl", "--dir", "ca2", "--out", "www/foreign.crl"]);
+    let www = Proc::spawn(
+        "python3 -m http.server",
+        cmd_in(
+            &env,
+            "python3",
+            &[
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                "www",
+            ],
+        ),
+    );
+    let line = www.wait_for("port ");
+    let port: String = line
+        .split("port ")
+        .nth(1)
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let url = format!("http://127.0.0.1:{port}/foreign.crl");
+    let server = crate::net::serve(&env, &["--crl-url", &url, "--crl-refresh", "0.3"]);
+    let line = server.proc.wait_for("fetching the CRL from");
+    assert!(
+        line.contains("not signed by a trusted CA certificate"),
+        "{line}"
+    );
+    drop(server);
+}

@@ -65,6 +65,7 @@ impl From<PkiError> for ApiError {
                 e
             }
             PkiError::TokenScope { .. }
+            | PkiError::RenewRefused { .. }
             | PkiError::SanRequired { .. }
             | PkiError::PolicyMismatch { .. }
             | PkiError::PolicyMissing { .. }

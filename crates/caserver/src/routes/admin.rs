@@ -177,6 +177,11 @@ pub(crate) async fn list(
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     auth::admin(&s, &peer, "certs.list").await?;
+    if q.expiring_within.is_some_and(|d| d > 36_500) {
+        return Err(ApiError::bad_request(
+            "expiring_within: give 0 to 36500 days",
+        ));
+    }
     let filter = match q.status.as_deref().unwrap_or("all") {
         "all" => StatusFilter::All,
         "valid" => StatusFilter::Valid,
@@ -276,7 +281,15 @@ pub(crate) async fn audit_log(
     QueryArgs(q): QueryArgs<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     auth::admin(&s, &peer, "audit.read").await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit: give 1 to 1000"));
+    }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::bad_request(
+            "before: give an entry id (1 or more)",
+        ));
+    }
     let rows = with_ca(&s, move |ca| {
         ca.store().audit(limit, q.before).map_err(ApiError::from)
     })

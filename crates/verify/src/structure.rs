@@ -28,8 +28,23 @@ fn certificate(der: &[u8]) -> Result<(), DerError> {
         tag::SEQUENCE,
         "signatureAlgorithm is an AlgorithmIdentifier",
     )?)?;
-    c.read(tag::BIT_STRING, "signatureValue is a BIT STRING")?;
+    octet_aligned(
+        c.read(tag::BIT_STRING, "signatureValue is a BIT STRING")?,
+        "signatureValue has unused bits (a signature is whole octets)",
+    )?;
     c.finish("trailing data in the Certificate")
+}
+
+/// A BIT STRING holding whole octets: its first content octet (the count of unused bits) is 0.
+/// Signatures and the keys of every algorithm mtls supports are octet strings wrapped in a
+/// BIT STRING (RFC 5280 §4.1.1.3, RFC 5480 §2.2, RFC 3279 §2.3.1); webpki refuses others,
+/// and so does mtls, so that a trust anchor reads the same to both (found by the
+/// differential fuzzer).
+fn octet_aligned(bits: &[u8], what: &'static str) -> Result<(), DerError> {
+    match bits.first() {
+        Some(0) => Ok(()),
+        _ => Err(DerError(what)),
+    }
 }
 
 fn tbs(content: &[u8]) -> Result<(), DerError> {
@@ -56,7 +71,10 @@ fn tbs(content: &[u8]) -> Result<(), DerError> {
         tag::SEQUENCE,
         "the key's algorithm is an AlgorithmIdentifier",
     )?)?;
-    spki.read(tag::BIT_STRING, "subjectPublicKey is a BIT STRING")?;
+    octet_aligned(
+        spki.read(tag::BIT_STRING, "subjectPublicKey is a BIT STRING")?,
+        "subjectPublicKey has unused bits (a key is whole octets)",
+    )?;
     spki.finish("trailing data in subjectPublicKeyInfo")?;
     t.read_optional(ISSUER_UID)?;
     t.read_optional(SUBJECT_UID)?;

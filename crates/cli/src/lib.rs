@@ -17,6 +17,7 @@ mod log;
 mod out;
 mod pass;
 mod peer;
+mod remote;
 mod renew;
 mod serve;
 mod serve_crl;

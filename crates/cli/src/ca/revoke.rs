@@ -28,6 +28,9 @@ pub(super) struct RevokeArgs {
     /// holdInstructionReject or a dotted OID (openssl's -crl_hold).
     #[arg(long)]
     hold_instruction: Option<String>,
+    /// Through the API of `mtls ca serve` (the CRL is renewed there at once).
+    #[command(flatten)]
+    remote: crate::remote::Remote,
 }
 
 /// Every reason but removeFromCRL, which only releases a hold (openssl's index carries it;
@@ -60,7 +63,27 @@ pub(super) fn revoke(dir: &Path, pass_file: Option<&Path>, args: RevokeArgs) -> 
         reason,
         compromise_time,
         hold_instruction,
+        remote,
     } = args;
+    if remote.is_remote() {
+        if compromise_time.is_some() || hold_instruction.is_some() {
+            bail!(
+                "--compromise-time and --hold-instruction are for revocations on the CA directory"
+            );
+        }
+        let serial = serial_of(&target)?;
+        let body = serde_json::json!({"serial": serial.hex(), "reason": reason});
+        let v = remote
+            .call(dir.join(files::CERT), "POST", "/v1/revoke", &body)?
+            .json();
+        out::say!(
+            "revoked {} ({}) at {}; the CA server renews its CRL now",
+            serial.hex(),
+            v["reason"].as_str().unwrap_or("?"),
+            v["revoked_at"].as_str().unwrap_or("?")
+        );
+        return Ok(());
+    }
     let reason = Reason::parse(&reason)?;
     let now = time::now().unix_timestamp();
     let mut rev = Revocation::new(now, reason);

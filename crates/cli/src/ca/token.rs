@@ -28,13 +28,16 @@ pub(super) struct TokenArgs {
     /// How many certificates it can be traded for.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     uses: u32,
-    /// The CA server's URL, for the `mtls enroll` command printed.
-    #[arg(long)]
-    url: Option<String>,
+    /// Through the API (`--url` alone only fills in the `mtls enroll` command printed).
+    #[command(flatten)]
+    remote: crate::remote::Remote,
 }
 
 /// Prints the token alone on the first line of standard output, then the command to run.
 pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<()> {
+    if a.remote.is_remote() {
+        return remote(dir, a);
+    }
     let mut ca = super::open(dir, pass_file, false)?;
     let now = mtls_pki::time::now().unix_timestamp();
     let ttl = i64::try_from(a.ttl.as_secs()).unwrap_or(i64::MAX);
@@ -48,7 +51,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<
     ));
     ca.store().add_audit(&entry)?;
     out::say!("{}", secret.expose());
-    let url = a.url.as_deref().unwrap_or("https://CA-HOST:9443");
+    let url = a.remote.url.as_deref().unwrap_or("https://CA-HOST:9443");
     out::say!(
         "MTLS_ENROLL_TOKEN={} mtls enroll {url} --ca ca.crt --out-dir certs --name {}",
         secret.expose(),
@@ -60,6 +63,32 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<
         record.profile,
         record.uses_left,
         mtls_pki::time::rfc3339(record.expires_at),
+    ));
+    Ok(())
+}
+
+/// `POST /v1/tokens` as an admin; prints as the local form does.
+fn remote(dir: &Path, a: TokenArgs) -> Result<()> {
+    let body = serde_json::json!({
+        "name": a.name,
+        "profile": a.profile,
+        "sans": a.sans,
+        "ttl": a.ttl.as_secs(),
+        "uses": a.uses,
+    });
+    let answer = a
+        .remote
+        .call(dir.join("ca.crt"), "POST", "/v1/tokens", &body)?;
+    let v = answer.json();
+    let (Some(token), Some(cmd)) = (v["token"].as_str(), v["enroll_command"].as_str()) else {
+        anyhow::bail!("the server answered without a token");
+    };
+    out::say!("{token}");
+    out::say!("{cmd}");
+    out::note(&format!(
+        "token {:?}: expires {}; it is shown only now",
+        a.name,
+        v["expires_at"].as_str().unwrap_or("?")
     ));
     Ok(())
 }

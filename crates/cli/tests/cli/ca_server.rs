@@ -527,10 +527,43 @@ fn admins_make_tokens_list_and_revoke_and_holders_renew() {
         .failure();
     assert!(out.stderr.contains("revoked"), "{}", out.stderr);
 
+    // The CLI's remote forms, as an admin.
+    let remote = [
+        "--url",
+        srv.api.as_str(),
+        "--cert",
+        "out/admin1.crt",
+        "--key",
+        "out/admin1.key",
+        "--ca",
+        "ca/ca.crt",
+    ];
+    let mut args = vec!["ca", "token", "dev10"];
+    args.extend_from_slice(&remote);
+    let out = env.ok(&args);
+    let tok10 = out.stdout.lines().next().unwrap_or_default().to_string();
+    assert_eq!(tok10.len(), 64, "{}", out.stdout);
+    enroll(&env, &srv.api, &tok10, "dev10", &[]).run().success();
+    let serial10 = env.openssl_serial("certs/dev10.crt");
+    let mut args = vec![
+        "ca",
+        "revoke",
+        serial10.as_str(),
+        "--reason",
+        "keyCompromise",
+    ];
+    args.extend_from_slice(&remote);
+    let out = env.ok(&args);
+    assert!(
+        out.stdout.contains(&format!("revoked {serial10}")),
+        "{}",
+        out.stdout
+    );
+
     // Listing and the audit log (API and CLI).
     let (code, v) = curl_as(&env, "admin1", &[&api("/v1/certs?status=revoked")]);
     assert_eq!(code, 200);
-    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
     for bad in [
         "/v1/certs?status=bogus",
         "/v1/certs?nonsense=1",
@@ -558,7 +591,7 @@ fn admins_make_tokens_list_and_revoke_and_holders_renew() {
     );
     assert_eq!(code, 200);
     for want in [
-        "mtls_ca_actions_total{action=\"enroll\",outcome=\"ok\"} 1",
+        "mtls_ca_actions_total{action=\"enroll\",outcome=\"ok\"} 2",
         "mtls_ca_actions_total{action=\"renew\",outcome=\"ok\"} 2",
         "mtls_ca_actions_total{action=\"revoke\",outcome=\"forbidden\"} 1",
         "mtls_ca_requests_total{route=\"/v1/renew\",status=\"201\"} 2",

@@ -23,6 +23,7 @@ pub mod limiter;
 mod listen;
 pub mod metrics;
 mod routes;
+mod selfcert;
 mod server;
 mod state;
 

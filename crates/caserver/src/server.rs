@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mtls_pki::ca::files;
-use mtls_pki::{CertificateAuthority, KeyType, Name, San};
-use mtls_socket::{PeerVerifyMode, SslConfiguration, SslServer, TlsContext};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use mtls_pki::{CertificateAuthority, San};
+use mtls_socket::{SslServer, TlsContext};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::crl::CrlCache;
+use crate::selfcert;
 use crate::state::AppState;
 
 /// How the server runs.
@@ -66,9 +66,10 @@ impl Running {
 /// listener that cannot be bound.
 pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Running, Error> {
     let fingerprint = mtls_pki::show::sha256_fingerprint(ca.cert_der());
-    let (tls, server_serial) = tokio::task::block_in_place(|| tls_config(&mut ca, &opts))?;
-    let ctx = TlsContext::new(tls)?;
-    let api = SslServer::bind(opts.listen, ctx, opts.max_connections).await?;
+    let first = tokio::task::block_in_place(|| selfcert::issue(&mut ca, &opts))?;
+    let server_serial = first.serial.clone();
+    let ctx = TlsContext::new(selfcert::tls_config(&first)?)?;
+    let api = SslServer::bind(opts.listen, ctx.clone(), opts.max_connections).await?;
     let api_addr = api.local_addr()?;
     let plain = match opts.http_listen {
         Some(a) => Some(TcpListener::bind(a).await.map_err(|source| Error::Io {
@@ -91,6 +92,13 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![
         tokio::spawn(crate::keeper::keep_crl(state.clone(), rx.clone())),
+        tokio::spawn(selfcert::keep(
+            state.clone(),
+            ctx,
+            opts.clone(),
+            first.validity,
+            rx.clone(),
+        )),
         tokio::spawn(crate::listen::serve_tls(
             api,
             crate::routes::api(state.clone()),
@@ -113,44 +121,4 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         stop,
         tasks,
     })
-}
-
-/// The API's TLS configuration: a certificate the CA issues to itself for the listen address
-/// and `opts.sans`, client certificates of this CA requested but not required.
-fn tls_config(
-    ca: &mut CertificateAuthority,
-    opts: &Options,
-) -> Result<(SslConfiguration, String), Error> {
-    let mut sans = opts.sans.clone();
-    let ip = opts.listen.ip();
-    if ip.is_unspecified() {
-        sans.push(San::Ip(std::net::Ipv4Addr::LOCALHOST.into()));
-    } else {
-        sans.push(San::Ip(ip));
-    }
-    let cn = match ca.config().ca.unique_subject {
-        // A fresh subject each start, so unique_subject never refuses the server its own.
-        true => format!("mtls ca serve {}", mtls_pki::time::now().unix_timestamp()),
-        false => "mtls ca serve".to_string(),
-    };
-    let subject = Name::parse(&format!("/CN={cn}"))?;
-    let (key, issued) = ca.issue(
-        "the API server certificate",
-        subject,
-        sans,
-        "server",
-        None,
-        KeyType::EcP256,
-    )?;
-    let mut chain = vec![CertificateDer::from(issued.der.clone())];
-    let roots = mtls_socket::load_certificates(ca.chain_pem().as_bytes(), "the CA chain")
-        .map_err(mtls_socket::Error::Load)?;
-    chain.extend(roots.iter().cloned());
-    let key = PrivateKeyDer::Pkcs8(key.key_pair().serialize_der().into());
-    let mut cfg = SslConfiguration::new();
-    cfg.set_local_certificate(chain, key)?;
-    cfg.set_ca_certificates(roots);
-    cfg.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
-    cfg.set_alpn_protocols(vec![b"http/1.1".to_vec()]);
-    Ok((cfg, issued.serial.hex()))
 }

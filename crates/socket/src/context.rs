@@ -296,6 +296,9 @@ pub struct TlsContext {
     server_sessions: Arc<dyn StoresServerSessions>,
     ticketer: Arc<dyn ProducesTickets>,
     client_sessions: Arc<ClientSessionMemoryCache>,
+    /// The certificate a server presents, swappable while it runs
+    /// ([`TlsContext::set_server_certificate`]).
+    server_cert: Arc<arc_swap::ArcSwapOption<CertifiedKey>>,
 }
 
 impl TlsContext {
@@ -315,7 +318,6 @@ impl TlsContext {
             .map_err(|e| Error::config("session tickets", e.to_string()))?;
         let verifiers = VerifierCache::new(&config)?;
         Ok(Arc::new(TlsContext {
-            config,
             provider,
             verifiers,
             server: Mutex::new(None),
@@ -323,12 +325,39 @@ impl TlsContext {
             server_sessions: rustls::server::ServerSessionMemoryCache::new(4096),
             ticketer,
             client_sessions: Arc::new(ClientSessionMemoryCache::new(256)),
+            server_cert: Arc::new(arc_swap::ArcSwapOption::new(config.certified_key.clone())),
+            config,
         }))
     }
 
     /// The configuration.
     pub fn config(&self) -> &SslConfiguration {
         &self.config
+    }
+
+    /// Replaces the certificate chain (leaf first) and key a server presents, for every
+    /// handshake from now on; established connections keep theirs. For a server renewing its
+    /// own certificate without a restart.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the key does not fit the certificate; the old one stays.
+    pub fn set_server_certificate(
+        &self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Result<()> {
+        if chain.is_empty() {
+            return Err(Error::config("server certificate", "the chain is empty"));
+        }
+        let ck = CertifiedKey::from_der(chain, key, &self.provider).map_err(|e| {
+            Error::config(
+                "server certificate",
+                format!("the private key does not fit the certificate or is unsupported: {e}"),
+            )
+        })?;
+        self.server_cert.store(Some(Arc::new(ck)));
+        Ok(())
     }
 
     /// The verifier for the current CRL generation.
@@ -431,18 +460,18 @@ impl TlsContext {
         if let Some(c) = cached.as_ref() {
             return Ok(c.clone());
         }
-        let ck = self.config.certified_key.clone().ok_or_else(|| {
-            Error::config(
+        if self.server_cert.load().is_none() {
+            return Err(Error::config(
                 "server",
                 "no local certificate and key configured (set_local_certificate_files)",
-            )
-        })?;
+            ));
+        }
         let v = self.peer_verifier(true, None, Scope::TaskLocal);
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&self.config.versions())
             .map_err(|e| Error::config("protocol versions", e.to_string()))?
             .with_client_cert_verifier(v)
-            .with_cert_resolver(Arc::new(Fixed(ck)));
+            .with_cert_resolver(Arc::new(Swappable(self.server_cert.clone())));
         cfg.alpn_protocols = self.config.alpn.clone();
         // Our order of cipher suites, not the client's (see `config::prefer_cheap_suites`).
         cfg.ignore_client_order = true;
@@ -451,6 +480,16 @@ impl TlsContext {
         let cfg = Arc::new(cfg);
         *cached = Some(cfg.clone());
         Ok(cfg)
+    }
+}
+
+/// The server's current certificate (no SNI-based choice).
+#[derive(Debug)]
+struct Swappable(Arc<arc_swap::ArcSwapOption<CertifiedKey>>);
+
+impl ResolvesServerCert for Swappable {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.load_full()
     }
 }
 

@@ -403,3 +403,49 @@ fn data_enqueued_after_the_handshake_goes_out_at_the_next_write() {
         assert_eq!(read_n(&mut s, 15).await, b"queued written\n");
     });
 }
+
+/// A server swaps its certificate while running (a renewal): new handshakes see the new one,
+/// an established connection keeps working, and a key that does not fit is refused.
+#[test]
+fn the_server_certificate_is_swapped_without_dropping_connections() {
+    run(async {
+        let p = pki();
+        let mut srv = TestServer::start(p.server_config()).await;
+        let (mut old, _e1) = client(p.client_config());
+        within(
+            "connect",
+            old.connect_to_host_encrypted("localhost", srv.port),
+        )
+        .await
+        .expect("first handshake");
+        let (r, mut s_old) = srv.next().await;
+        r.expect("server handshake");
+        assert_eq!(old.peer_certificate_chain()[0], p.server.der);
+
+        let renewed = leaf("server", &["localhost", "127.0.0.1"], Use::Server, &p.ca);
+        let wrong = srv.ctx.set_server_certificate(
+            vec![renewed.der.clone(), p.ca.der.clone()],
+            p.client.key_der(),
+        );
+        assert!(wrong.is_err(), "a key that does not fit must be refused");
+        srv.ctx
+            .set_server_certificate(
+                vec![renewed.der.clone(), p.ca.der.clone()],
+                renewed.key_der(),
+            )
+            .expect("swap");
+
+        let (mut new, _e2) = client(p.client_config());
+        within(
+            "connect",
+            new.connect_to_host_encrypted("localhost", srv.port),
+        )
+        .await
+        .expect("second handshake");
+        let (r, _s_new) = srv.next().await;
+        r.expect("server handshake");
+        assert_eq!(new.peer_certificate_chain()[0], renewed.der);
+        send(&mut old, b"still here\n").await;
+        assert_eq!(read_n(&mut s_old, 11).await, b"still here\n");
+    });
+}

@@ -697,3 +697,105 @@ fn serve_follows_the_online_crl() {
     );
     drop(server);
 }
+
+/// SIGKILL during an enrollment load: every certificate answered with 201 is in the store
+/// (nothing is answered before it is durable), and the store is intact.
+#[test]
+fn a_killed_server_never_answered_for_a_certificate_it_did_not_keep() {
+    let env = Env::new();
+    ca(&env);
+    let mut srv = CaServer::start(&env);
+    let tok = token(&env, "load", &["--uses", "10000", "--ttl", "10m"]);
+    let csr = env.mtls_csr("load", "/CN=load", &[]);
+    env.write(
+        "enroll.json",
+        serde_json::json!({"token": tok, "csr": env.read(&csr)}).to_string(),
+    );
+    let url = format!("{}/v1/enroll", srv.api);
+    let served: Vec<String> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let (env, url) = (&env, &url);
+                sc.spawn(move || {
+                    let mut got = Vec::new();
+                    for n in 0..400 {
+                        let out = cmd_in(
+                            env,
+                            "curl",
+                            &[
+                                "-s",
+                                "--max-time",
+                                "5",
+                                "--cacert",
+                                "ca/ca.crt",
+                                "-w",
+                                "\n%{http_code}",
+                                "--data-binary",
+                                "@enroll.json",
+                                url,
+                            ],
+                        )
+                        .output()
+                        .expect("curl");
+                        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+                        match code {
+                            "201" => {
+                                let v: Value = serde_json::from_str(body).expect("201 body");
+                                got.push(v["serial"].as_str().unwrap().to_string());
+                            }
+                            "000" => break, // the server is gone
+                            other => panic!("worker {i} request {n}: {other} {body}"),
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        srv.proc.signal("KILL");
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    srv.proc.wait_exit(WAIT);
+    assert!(
+        served.len() > 4,
+        "too few enrollments before the kill: {}",
+        served.len()
+    );
+    let db = rusqlite::Connection::open(env.path("ca/ca.db")).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    for serial in &served {
+        let n: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM certs WHERE serial = ?1",
+                [serial],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            n, 1,
+            "serial {serial} was answered 201 but is not in the store"
+        );
+    }
+    let left: i64 = db
+        .query_row("SELECT uses_left FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    let issued: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM certs WHERE profile = 'client'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        10_000 - left,
+        issued,
+        "every use consumed is a recorded certificate"
+    );
+}

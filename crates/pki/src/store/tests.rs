@@ -131,13 +131,13 @@ fn a_token_is_consumed_with_the_record_and_only_once_even_under_a_race() {
     };
     // Expired: nothing recorded, the use kept.
     let e = s
-        .insert_with_token(&[record(1, "/CN=a", b"x")], &secret.hash(), 1_060, None)
+        .insert_guarded(&[record(1, "/CN=a", b"x")], &guard(secret.hash(), 1_060))
         .unwrap_err();
     assert_eq!(refused(e), TokenRefusal::Expired);
     assert!(!s.contains(&Serial::from_bytes(&[1])).unwrap());
     let unknown = token::hash("nope");
     let e = s
-        .insert_with_token(&[record(1, "/CN=a", b"x")], &unknown, 1_001, None)
+        .insert_guarded(&[record(1, "/CN=a", b"x")], &guard(unknown, 1_001))
         .unwrap_err();
     assert_eq!(refused(e), TokenRefusal::Unknown);
     drop(s);
@@ -150,8 +150,7 @@ fn a_token_is_consumed_with_the_record_and_only_once_even_under_a_race() {
                 let path = path.clone();
                 sc.spawn(move || {
                     let mut s = SqliteStore::open(&path).unwrap();
-                    match s.insert_with_token(&[record(10 + i, "/CN=r", b"y")], &hash, 1_001, None)
-                    {
+                    match s.insert_guarded(&[record(10 + i, "/CN=r", b"y")], &guard(hash, 1_001)) {
                         Ok(()) => true,
                         Err(Error::TokenRefused { refusal }) => {
                             assert_eq!(refusal, TokenRefusal::Used);

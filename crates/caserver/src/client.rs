@@ -38,6 +38,18 @@ pub enum ClientError {
         #[source]
         source: mtls_socket::Error,
     },
+    /// The server refused.
+    #[error("{url} refused {what} ({status}): {reason}")]
+    Refused {
+        /// The server.
+        url: String,
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's reason.
+        reason: String,
+    },
     /// The HTTP exchange failed.
     #[error("{url}: {detail}")]
     Http {
@@ -68,6 +80,51 @@ impl Answer {
         match self.json().get("message").and_then(|m| m.as_str()) {
             Some(m) => m.to_string(),
             None => String::from_utf8_lossy(&self.body).trim().to_string(),
+        }
+    }
+}
+
+/// A certificate the server issued (`201` of `/v1/enroll` and `/v1/renew`).
+#[derive(Debug, Clone)]
+pub struct IssuedAnswer {
+    /// Its serial, hex.
+    pub serial: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The certificate and the CA chain, PEM.
+    pub chain: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+    /// For a renewal: the serial it supersedes.
+    pub supersedes: Option<String>,
+}
+
+impl Answer {
+    /// The certificate of a `201` answer; any other answer is [`ClientError::Refused`] with the
+    /// server's reason (`what`: "the enrollment", "the renewal").
+    pub fn issued(&self, url: &str, what: &str) -> Result<IssuedAnswer, ClientError> {
+        let v = self.json();
+        let text = |k: &str| v[k].as_str().map(str::to_string);
+        match (self.status, text("certificate"), text("chain")) {
+            (201, Some(certificate), Some(chain)) => Ok(IssuedAnswer {
+                serial: text("serial").unwrap_or_default(),
+                certificate,
+                chain,
+                not_after: text("not_after").unwrap_or_default(),
+                supersedes: text("supersedes"),
+            }),
+            (201, ..) => Err(ClientError::Refused {
+                url: url.into(),
+                what: what.into(),
+                status: 201,
+                reason: "the answer holds no certificate".into(),
+            }),
+            (status, ..) => Err(ClientError::Refused {
+                url: url.into(),
+                what: what.into(),
+                status,
+                reason: self.reason(),
+            }),
         }
     }
 }

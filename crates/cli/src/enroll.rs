@@ -82,18 +82,8 @@ pub fn run(a: EnrollArgs) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let answer = rt.block_on(client.request("POST", "/v1/enroll", Some(&body)))?;
-    if answer.status != 201 {
-        bail!(
-            "{} refused the enrollment ({}): {}",
-            client.url(),
-            answer.status,
-            answer.reason()
-        );
-    }
-    let v = answer.json();
-    let (Some(cert), Some(chain)) = (v["certificate"].as_str(), v["chain"].as_str()) else {
-        bail!("{} answered 201 without a certificate", client.url());
-    };
+    let got = answer.issued(client.url(), "the enrollment")?;
+    let (cert, chain) = (got.certificate.as_str(), got.chain.as_str());
     check_fits(cert, &key)?;
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("creating {}", a.out_dir.display()))?;
@@ -106,11 +96,7 @@ pub fn run(a: EnrollArgs) -> Result<()> {
         ],
         false,
     )?;
-    out::say!(
-        "enrolled: serial {} until {}",
-        v["serial"].as_str().unwrap_or("?"),
-        v["not_after"].as_str().unwrap_or("?")
-    );
+    out::say!("enrolled: serial {} until {}", got.serial, got.not_after);
     for p in &paths {
         out::say!("  {}", p.display());
     }

@@ -146,18 +146,8 @@ async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<()> {
     };
     let client = Client::new(&a.url, tls)?;
     let answer = client.request("POST", "/v1/renew", Some(&body)).await?;
-    if answer.status != 201 {
-        bail!(
-            "{} refused the renewal ({}): {}",
-            client.url(),
-            answer.status,
-            answer.reason()
-        );
-    }
-    let v = answer.json();
-    let (Some(cert), Some(chain)) = (v["certificate"].as_str(), v["chain"].as_str()) else {
-        bail!("{} answered 201 without a certificate", client.url());
-    };
+    let got = answer.issued(client.url(), "the renewal")?;
+    let (cert, chain) = (got.certificate.as_str(), got.chain.as_str());
     let spki = inspect::cert_spki(cert.as_bytes(), "the certificate received")?;
     let expected = match &new_key {
         Some(k) => k.public_key_der(),
@@ -174,9 +164,9 @@ async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<()> {
     )?;
     out::say!(
         "renewed: serial {} until {} (supersedes {})",
-        v["serial"].as_str().unwrap_or("?"),
-        v["not_after"].as_str().unwrap_or("?"),
-        v["supersedes"].as_str().unwrap_or("?")
+        got.serial,
+        got.not_after,
+        got.supersedes.as_deref().unwrap_or("?")
     );
     if let Some(cmd) = &a.exec {
         let st = std::process::Command::new("sh").arg("-c").arg(cmd).status();

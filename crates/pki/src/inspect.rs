@@ -58,19 +58,21 @@ pub fn is_supported(description: &str) -> bool {
 
 /// The serial number of the first certificate in PEM or DER `data`.
 pub fn cert_serial(data: &[u8], what: &str) -> crate::Result<crate::Serial> {
-    let blocks = crate::pemutil::blocks(data, what, "certificate")?;
-    let block = blocks
-        .iter()
-        .find(|b| b.label.is_empty() || b.label == "CERTIFICATE")
-        .ok_or_else(|| crate::Error::decode(what, "certificate", "no CERTIFICATE block"))?;
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&block.der)
-        .map_err(|e| crate::Error::decode(what, "certificate", e))?;
-    Ok(crate::Serial::from_bytes(cert.raw_serial()))
+    with_first_cert(data, what, |c| crate::Serial::from_bytes(c.raw_serial()))
 }
 
 /// The DER SubjectPublicKeyInfo of the first certificate in PEM or DER `data`: to check that
 /// a certificate received certifies the key at hand.
 pub fn cert_spki(data: &[u8], what: &str) -> crate::Result<Vec<u8>> {
+    with_first_cert(data, what, |c| c.public_key().raw.to_vec())
+}
+
+/// `f` of the first certificate in PEM or DER `data`.
+fn with_first_cert<T>(
+    data: &[u8],
+    what: &str,
+    f: impl FnOnce(&x509_parser::certificate::X509Certificate<'_>) -> T,
+) -> crate::Result<T> {
     let blocks = crate::pemutil::blocks(data, what, "certificate")?;
     let block = blocks
         .iter()
@@ -78,7 +80,7 @@ pub fn cert_spki(data: &[u8], what: &str) -> crate::Result<Vec<u8>> {
         .ok_or_else(|| crate::Error::decode(what, "certificate", "no CERTIFICATE block"))?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&block.der)
         .map_err(|e| crate::Error::decode(what, "certificate", e))?;
-    Ok(cert.public_key().raw.to_vec())
+    Ok(f(&cert))
 }
 
 /// The exact bit length of a big-endian modulus (x509-parser's `key_size` rounds to bytes).

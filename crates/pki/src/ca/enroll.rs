@@ -17,20 +17,7 @@ impl CertificateAuthority {
     ///
     /// [`Error::Invalid`] when the token's profile is not one of `ca.toml`; store errors.
     pub fn create_token(&mut self, token: &TokenRecord) -> Result<Secret> {
-        if !self.config.profiles.contains_key(&token.profile) {
-            return Err(Error::invalid(
-                format!("token profile {:?}", token.profile),
-                format!(
-                    "not a profile of ca.toml; use one of: {}",
-                    self.config
-                        .profiles
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        self.profile(&token.profile)?;
         let secret = token::generate()?;
         self.store.add_token(&secret.hash(), token)?;
         Ok(secret)

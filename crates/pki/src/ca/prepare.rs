@@ -119,8 +119,8 @@ impl CertificateAuthority {
         Ok(())
     }
 
-    /// The profile named `name`.
-    fn profile(&self, name: &str) -> Result<&Profile> {
+    /// The profile named `name`; unknown names are refused, listing the profiles.
+    pub(super) fn profile(&self, name: &str) -> Result<&Profile> {
         self.config.profiles.get(name).ok_or_else(|| {
             Error::invalid(
                 format!("profile {name:?}"),

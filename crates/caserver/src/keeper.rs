@@ -58,5 +58,12 @@ async fn due_in(state: &Shared) -> Result<Option<Duration>, ApiError> {
 }
 
 async fn regenerate(state: &Shared) -> Result<(), ApiError> {
-    with_ca(state, |ca| ca.crl(None).map(|_| ()).map_err(ApiError::from)).await
+    with_ca(state, |ca| {
+        let made = match ca.config().online.crl_lifetime_secs() {
+            Some(secs) => ca.crl_for_secs(secs),
+            None => ca.crl(None),
+        };
+        made.map(|_| ()).map_err(ApiError::from)
+    })
+    .await
 }

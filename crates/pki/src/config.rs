@@ -41,16 +41,30 @@ pub struct OnlineSection {
     /// revocation matter less; `mtls renew --daemon` keeps them fresh.
     #[serde(default = "default_online_days")]
     pub days: u32,
+    /// The life of each CRL the online CA makes (`90s`, `6h`, `7d`); `[ca] crl_days` when
+    /// unset. The server renews its CRL at 2/3 of that life, so it never lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_lifetime: Option<String>,
 }
 
 fn default_online_days() -> u32 {
     30
 }
 
+impl OnlineSection {
+    /// `crl_lifetime` in seconds, if set (checked when `ca.toml` was read).
+    pub fn crl_lifetime_secs(&self) -> Option<u64> {
+        self.crl_lifetime
+            .as_deref()
+            .and_then(|l| crate::time::parse_lifetime(l).ok())
+    }
+}
+
 impl Default for OnlineSection {
     fn default() -> Self {
         OnlineSection {
             days: default_online_days(),
+            crl_lifetime: None,
         }
     }
 }
@@ -129,6 +143,12 @@ impl Config {
                 detail: "[online] days must be at least 1".into(),
             });
         }
+        if let Some(l) = &raw.online.crl_lifetime {
+            crate::time::parse_lifetime(l).map_err(|e| Error::Config {
+                path: path.into(),
+                detail: format!("[online] crl_lifetime: {e}"),
+            })?;
+        }
         Ok(Config {
             ca: raw.ca,
             policy,
@@ -188,6 +208,13 @@ impl Config {
              [online]\n",
         );
         s.push_str(&format!("days = {}\n", self.online.days));
+        s.push_str(
+            "# The life of each CRL `mtls ca serve` makes, e.g. crl_lifetime = \"1h\" (default: crl_days).\n\
+             # It renews the CRL at 2/3 of that life and after every revocation.\n",
+        );
+        if let Some(l) = &self.online.crl_lifetime {
+            s.push_str(&format!("crl_lifetime = \"{l}\"\n"));
+        }
         s.push_str(
             "\n# Profiles: the extensions and default validity (days) of each kind of certificate,\n\
              # chosen with --profile. Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\

@@ -799,3 +799,72 @@ fn a_killed_server_never_answered_for_a_certificate_it_did_not_keep() {
         "every use consumed is a recorded certificate"
     );
 }
+
+/// With a CRL life of 6 s, the server renews it at 2/3 of its life: over 10 s every CRL served
+/// is current, and its number keeps going up.
+#[test]
+fn the_served_crl_never_lapses() {
+    let env = Env::new();
+    ca(&env);
+    let toml = env.read("ca/ca.toml");
+    assert!(toml.contains("\n[online]\n"), "{toml}");
+    let toml = toml.replace("\n[online]\n", "\n[online]\ncrl_lifetime = \"6s\"\n");
+    env.write("ca/ca.toml", toml);
+    let srv = CaServer::start(&env);
+    let start = std::time::Instant::now();
+    let mut numbers = Vec::new();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        let (code, h, _) = curl(&env, &[&format!("{}/crl", srv.http)]);
+        assert_eq!(code, 200, "{h}");
+        env.ssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "body.txt",
+            "-CAfile",
+            "ca/ca.crt",
+            "-noout",
+            "-verify",
+        ]);
+        let next = env.ssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "body.txt",
+            "-noout",
+            "-nextupdate",
+        ]);
+        let next = next.trim().trim_start_matches("nextUpdate=");
+        let fmt = time::macros::format_description!(
+            "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT"
+        );
+        let at = time::PrimitiveDateTime::parse(next, &fmt)
+            .unwrap_or_else(|e| panic!("{next:?}: {e}"))
+            .assume_utc();
+        assert!(
+            at > time::OffsetDateTime::now_utc(),
+            "a lapsed CRL was served: nextUpdate {next}"
+        );
+        let etag = header(&h, "etag")
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let n: u64 = etag
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("etag number");
+        if numbers.last() != Some(&n) {
+            numbers.push(n);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        numbers.len() >= 3,
+        "the CRL was not renewed in time: {numbers:?}"
+    );
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    srv.stop();
+}

@@ -61,9 +61,25 @@ impl CertificateAuthority {
                 "must be at least 1 day",
             ));
         }
+        let next = time::after_days(time::now(), days, "the CRL's nextUpdate")?;
+        self.crl_until(next)
+    }
+
+    /// [`crl`](Self::crl) for a life of `secs` seconds (the online CA's
+    /// `[online] crl_lifetime`, which may be shorter than a day).
+    pub fn crl_for_secs(&mut self, secs: u64) -> Result<CrlOutput> {
+        let now = time::now();
+        let next = i64::try_from(secs)
+            .ok()
+            .and_then(|s| now.checked_add(::time::Duration::seconds(s.max(1))))
+            .filter(|t| t.unix_timestamp() <= time::MAX_UNIX)
+            .ok_or_else(|| Error::invalid("the CRL's lifetime", "ends after 9999-12-31"))?;
+        self.crl_until(next)
+    }
+
+    fn crl_until(&mut self, next: ::time::OffsetDateTime) -> Result<CrlOutput> {
         // Every check before the store hands out a CRL number.
         let now = time::now();
-        let next = time::after_days(now, days, "the CRL's nextUpdate")?;
         let (number, entries) = self.store.begin_crl()?;
         let issuer = self.crl_issuer()?;
         let fields = CrlFields {

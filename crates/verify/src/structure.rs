@@ -114,16 +114,42 @@ fn extensions(content: &[u8]) -> Result<(), DerError> {
     outer.finish("trailing data after the extensions")?;
     while !list.at_end() {
         let mut e = Reader::new(list.read(tag::SEQUENCE, "an Extension is a SEQUENCE")?);
-        e.read(tag::OID, "extnID is an OBJECT IDENTIFIER")?;
-        if let Some(b) = e.read_optional(tag::BOOLEAN)?
-            && b.len() != 1
-        {
-            return Err(DerError("critical is a one-byte BOOLEAN"));
+        let id = e.read(tag::OID, "extnID is an OBJECT IDENTIFIER")?;
+        if let Some(b) = e.read_optional(tag::BOOLEAN)? {
+            boolean(b, "critical is a DER BOOLEAN (0xFF or 0x00)")?;
         }
-        e.read(tag::OCTET_STRING, "extnValue is an OCTET STRING")?;
+        let value = e.read(tag::OCTET_STRING, "extnValue is an OCTET STRING")?;
         e.finish("trailing data in an Extension")?;
+        if id == BASIC_CONSTRAINTS {
+            basic_constraints(value)?;
+        }
     }
     Ok(())
+}
+
+/// id-ce-basicConstraints (2.5.29.19).
+const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+
+/// A BOOLEAN's content as DER writes it (X.690 §11.1: TRUE is 0xFF). x509-parser takes any
+/// non-zero octet for TRUE; webpki refuses it (found by the differential fuzzer).
+fn boolean(content: &[u8], what: &'static str) -> Result<(), DerError> {
+    match content {
+        [0xff] | [0x00] => Ok(()),
+        _ => Err(DerError(what)),
+    }
+}
+
+/// BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }
+/// (RFC 5280 §4.2.1.9): the shape, and cA as a DER BOOLEAN.
+fn basic_constraints(value: &[u8]) -> Result<(), DerError> {
+    let mut outer = Reader::new(value);
+    let mut bc = Reader::new(outer.read(tag::SEQUENCE, "basicConstraints is a SEQUENCE")?);
+    outer.finish("trailing data after basicConstraints")?;
+    if let Some(b) = bc.read_optional(tag::BOOLEAN)? {
+        boolean(b, "basicConstraints cA is a DER BOOLEAN (0xFF or 0x00)")?;
+    }
+    bc.read_optional(tag::INTEGER)?;
+    bc.finish("trailing data in basicConstraints")
 }
 
 #[cfg(test)]

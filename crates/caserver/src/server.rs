@@ -79,10 +79,14 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         None => None,
     };
     let http_addr = plain.as_ref().and_then(|l| l.local_addr().ok());
+    let roots_pem = ca.chain_pem().to_string();
+    let crl = CrlCache::new(ca.dir().join(files::CRL));
+    let ca_shared = Arc::new(Mutex::new(ca));
     let state = Arc::new(AppState {
-        roots_pem: ca.chain_pem().to_string(),
-        crl: CrlCache::new(ca.dir().join(files::CRL)),
-        ca: Mutex::new(ca),
+        roots_pem,
+        crl,
+        enroll: crate::batch::start(ca_shared.clone()),
+        ca: ca_shared,
         failures: Default::default(),
         crl_dirty: Default::default(),
         api_addr,

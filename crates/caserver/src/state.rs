@@ -13,7 +13,9 @@ use crate::limiter::FailureLimiter;
 pub(crate) struct AppState {
     /// The CA. Locked only on the blocking pool: signing and store writes never run on the
     /// async workers.
-    pub ca: Mutex<CertificateAuthority>,
+    pub ca: Arc<Mutex<CertificateAuthority>>,
+    /// The group-commit queue of enrollments.
+    pub enroll: tokio::sync::mpsc::Sender<crate::batch::Job>,
     /// The CA certificate and its issuers, PEM (`/roots.pem`).
     pub roots_pem: String,
     /// The published CRL.

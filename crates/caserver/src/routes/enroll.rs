@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Peer;
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::state::{Shared, audit, with_ca};
+use crate::state::{Shared, audit};
 
 /// The body of `POST /v1/enroll`.
 #[derive(Deserialize)]
@@ -53,7 +53,7 @@ pub(crate) async fn enroll(
         }
     };
     let token = req.token;
-    let result = with_ca(&s, move |ca| ca.enroll(csr, &token).map_err(ApiError::from)).await;
+    let result = crate::batch::enroll(&s.enroll, csr, token).await;
     match result {
         Ok((t, issued)) => {
             entry.actor = format!("token:{}", t.name);

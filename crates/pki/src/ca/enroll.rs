@@ -6,7 +6,7 @@ use crate::csr::Request;
 use crate::error::{Error, Result};
 use crate::san::San;
 use crate::serial::Serial;
-use crate::store::CertRecord;
+use crate::store::{CertRecord, InsertGuard};
 use crate::time;
 use crate::token::{self, Secret, TokenRecord};
 
@@ -33,8 +33,53 @@ impl CertificateAuthority {
     /// naming a subjectAltName the token does not allow, and whatever [`sign`](Self::sign)
     /// refuses (the profile's policy and `san_allow` still apply).
     pub fn enroll(&mut self, req: Request, secret: &str) -> Result<(TokenRecord, Issued)> {
-        let hash = token::hash(secret);
+        self.enroll_many(vec![(req, secret.to_string())])?
+            .pop()
+            .unwrap_or_else(|| Err(Error::invalid("enrollment", "nothing was issued")))
+    }
+
+    /// [`enroll`](Self::enroll) for many requests at once, recorded in one transaction (one
+    /// fsync: the online CA's group commit). Each result is that request's; the outer error
+    /// is the CA's own (expired, the database).
+    pub fn enroll_many(
+        &mut self,
+        jobs: Vec<(Request, String)>,
+    ) -> Result<Vec<Result<(TokenRecord, Issued)>>> {
         let now = time::now().unix_timestamp();
+        let mut out: Vec<Option<Result<(TokenRecord, Issued)>>> = Vec::with_capacity(jobs.len());
+        let mut batch = Vec::new();
+        let mut tokens = Vec::new();
+        for (req, secret) in jobs {
+            match self.enroll_request(req, &secret, now) {
+                Ok((t, sign, guard)) => {
+                    out.push(None);
+                    batch.push((sign, guard));
+                    tokens.push(t);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let mut signed = self.sign_each(batch)?.into_iter().zip(tokens);
+        Ok(out
+            .into_iter()
+            .map(|slot| match slot {
+                Some(r) => r,
+                None => match signed.next() {
+                    Some((r, t)) => r.map(|issued| (t, issued)),
+                    None => Err(Error::invalid("enrollment", "nothing was issued")),
+                },
+            })
+            .collect())
+    }
+
+    /// The token's checks for one enrollment, and what to sign and record.
+    fn enroll_request(
+        &self,
+        req: Request,
+        secret: &str,
+        now: i64,
+    ) -> Result<(TokenRecord, SignRequest, InsertGuard)> {
+        let hash = token::hash(secret);
         let t = self.store.token(&hash)?.ok_or(Error::TokenRefused {
             refusal: token::TokenRefusal::Unknown,
         })?;
@@ -53,12 +98,11 @@ impl CertificateAuthority {
             profile: t.profile.clone(),
             days: Some(self.config.online.days),
         };
-        let issued = self
-            .sign_guarded(vec![sign], &|_| {}, Some(&hash), None)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::invalid("enrollment", "nothing was issued"))?;
-        Ok((t, issued))
+        let guard = InsertGuard {
+            token: Some((hash, now)),
+            ..InsertGuard::default()
+        };
+        Ok((t, sign, guard))
     }
 
     /// Renews the certificate `old_der`, which its holder presented over mutual TLS: a new

@@ -270,7 +270,10 @@ fn check_unique_subjects(
 }
 
 /// Signs every prepared certificate lacking a serial or a DER, on all cores.
-fn sign_parallel(chunk: &mut [Prepared], issuer: &Issuer<'_, &rcgen::KeyPair>) -> Result<()> {
+pub(super) fn sign_parallel(
+    chunk: &mut [Prepared],
+    issuer: &Issuer<'_, &rcgen::KeyPair>,
+) -> Result<()> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

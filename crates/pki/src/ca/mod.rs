@@ -1,6 +1,7 @@
 //! The certificate authority: a directory holding `ca.toml`, `ca.crt`, `ca.key`, `ca.db` and
 //! `crl.pem`, and the operations on it (init, sign, issue, revoke, CRL, list).
 
+mod batch;
 mod crl;
 mod crl_der;
 mod enroll;

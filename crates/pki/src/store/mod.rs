@@ -333,6 +333,11 @@ pub trait Store: Send {
     /// is unknown, expired or used up, nothing is recorded and the error is
     /// [`crate::Error::TokenRefused`]), and the certificate a renewal supersedes.
     fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()>;
+    /// Records each `(record, guard)` as [`Store::insert_guarded`] would, all in one
+    /// transaction (one fsync for the batch): an item refused (its token used up, its
+    /// subject taken, its serial a duplicate) is left out with its error, and the others
+    /// are recorded. Only a database failure fails the call, recording nothing.
+    fn insert_each(&mut self, items: &[(CertRecord, InsertGuard)]) -> Result<Vec<Result<()>>>;
     /// The serial of the certificate `serial` superseded (it was renewed from), if any.
     fn superseded_by(&self, serial: &Serial) -> Result<Option<Serial>>;
     /// The serial of the certificate that superseded `serial` (its renewal), if any.

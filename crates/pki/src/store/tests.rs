@@ -186,3 +186,34 @@ fn the_audit_log_pages_newest_first() {
         [102, 101, 100]
     );
 }
+
+#[test]
+fn a_batch_commits_together_and_a_refused_item_holds_back_no_other() {
+    use crate::token::{self, TokenRecord, TokenRefusal};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::create(&tmp.path().join("ca.db")).unwrap();
+    let secret = token::generate().unwrap();
+    s.add_token(
+        &secret.hash(),
+        &TokenRecord::new("b", "client", vec![], 0, 60, 2).unwrap(),
+    )
+    .unwrap();
+    let items: Vec<_> = (1..=3u8)
+        .map(|i| (record(i, "/CN=b", b"x"), guard(secret.hash(), 1)))
+        .chain([(record(1, "/CN=dup", b"y"), super::InsertGuard::default())])
+        .collect();
+    let r = s.insert_each(&items).unwrap();
+    assert!(r[0].is_ok() && r[1].is_ok(), "{r:?}");
+    assert!(
+        matches!(
+            r[2],
+            Err(Error::TokenRefused {
+                refusal: TokenRefusal::Used
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(matches!(r[3], Err(Error::DuplicateSerial { .. })), "{r:?}");
+    assert_eq!(s.counts().unwrap(), (2, 0));
+    assert_eq!(s.token(&secret.hash()).unwrap().unwrap().uses_left, 0);
+}

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::serial::Serial;
 use crate::token::{TokenHash, TokenRecord};
 
+mod insert;
+use insert::{COLUMNS, Unique, check_unique};
 mod online;
 
 /// The schema version this code writes and reads.
@@ -152,98 +154,6 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
         reason: reason.and_then(Reason::from_code),
         der: r.get(9)?,
     })
-}
-
-const COLUMNS: &str = "serial, subject, cn, sans, profile, not_before, not_after, revoked_at, \
-                       reason, der, invalidity_date, hold_instruction";
-
-impl SqliteStore {
-    /// The insert of [`Store::insert`]; with `unique_at`, openssl's `unique_subject` check
-    /// against certificates valid at that time, and with `token` (its hash and the time), one
-    /// use of that token consumed, all in the same transaction.
-    fn insert_checked(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
-        let unique_at = guard.unique_at;
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| db_err(&path, e))?;
-        if let Some((hash, now)) = &guard.token {
-            online::consume_token(&tx, hash, *now).map_err(|e| match e {
-                online::Consume::Db(e) => db_err(&path, e),
-                online::Consume::Refused(r) => Error::TokenRefused { refusal: r },
-            })?;
-        }
-        {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO certs ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ))
-                .map_err(|e| db_err(&path, e))?;
-            for r in records {
-                if let Some(now) = unique_at {
-                    check_unique(&tx, &r.subject, now).map_err(|e| match e {
-                        Unique::Db(e) => db_err(&path, e),
-                        Unique::Taken(e) => e,
-                    })?;
-                }
-                let res = stmt.execute(params![
-                    r.serial.hex(),
-                    r.subject,
-                    r.cn,
-                    r.sans.join("\n"),
-                    r.profile,
-                    r.not_before,
-                    r.not_after,
-                    r.revoked_at,
-                    r.reason.map(Reason::code),
-                    r.der,
-                    r.invalidity_date,
-                    r.hold_instruction,
-                ]);
-                match res {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(f, _))
-                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                    {
-                        return Err(Error::DuplicateSerial {
-                            serial: r.serial.hex(),
-                        });
-                    }
-                    Err(e) => return Err(db_err(&path, e)),
-                }
-            }
-        }
-        if let (Some(old), [new]) = (&guard.supersedes, records) {
-            online::add_supersedes(&tx, &new.serial, old).map_err(|e| db_err(&path, e))?;
-        }
-        tx.commit().map_err(|e| db_err(&path, e))
-    }
-}
-
-enum Unique {
-    Db(rusqlite::Error),
-    Taken(Error),
-}
-
-/// Refuses `subject` when a certificate valid at `now` has it (records inserted earlier in the
-/// same transaction included).
-fn check_unique(tx: &Connection, subject: &str, now: i64) -> std::result::Result<(), Unique> {
-    let taken: Option<String> = tx
-        .prepare_cached(
-            "SELECT serial FROM certs WHERE subject = ?1 AND revoked_at IS NULL \
-             AND not_after >= ?2 LIMIT 1",
-        )
-        .and_then(|mut st| st.query_row(params![subject, now], |r| r.get(0)).optional())
-        .map_err(Unique::Db)?;
-    match taken {
-        Some(serial) => Err(Unique::Taken(Error::SubjectNotUnique {
-            subject: subject.to_string(),
-            serial,
-        })),
-        None => Ok(()),
-    }
 }
 
 impl Store for SqliteStore {
@@ -558,6 +468,10 @@ impl Store for SqliteStore {
 
     fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
         self.insert_checked(records, guard)
+    }
+
+    fn insert_each(&mut self, items: &[(CertRecord, InsertGuard)]) -> Result<Vec<Result<()>>> {
+        self.insert_each_in_one(items)
     }
 
     fn superseded_by(&self, serial: &Serial) -> Result<Option<Serial>> {

@@ -20,6 +20,7 @@ mod peer;
 mod remote;
 mod renew;
 mod serve;
+mod serve_cert;
 mod serve_crl;
 mod smtp;
 mod verify;

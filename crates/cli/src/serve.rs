@@ -103,11 +103,10 @@ struct Shared {
     ctx: Arc<TlsContext>,
 }
 
-/// Builds the TLS configuration from the arguments.
-pub fn configure(a: &ServeArgs) -> Result<SslConfiguration> {
+/// Builds the TLS configuration from the arguments, with the key's passphrase `pass`.
+fn configure_with(a: &ServeArgs, pass: Option<&[u8]>) -> Result<SslConfiguration> {
     let mut cfg = SslConfiguration::new();
-    let pass = crate::pass::for_key_file(&a.key, a.key_passphrase_file.as_deref())?;
-    cfg.set_local_certificate_files(&a.cert, &a.key, pass.as_ref().map(|p| p.as_slice()))?;
+    cfg.set_local_certificate_files(&a.cert, &a.key, pass)?;
     cfg.add_ca_certificates_file(&a.ca)?;
     for c in &a.crl {
         cfg.add_crl_file(c)?;
@@ -132,8 +131,21 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<()> {
-    let cfg = configure(&args)?;
+    let pass = crate::pass::for_key_file(&args.key, args.key_passphrase_file.as_deref())?;
+    let cfg = configure_with(&args, pass.as_ref().map(|p| p.as_slice()))?;
     let ctx = TlsContext::new(cfg)?;
+    // A renewed certificate (`mtls renew --daemon`) is served without a restart.
+    let files = crate::serve_cert::CertFiles {
+        cert: args.cert.clone(),
+        key: args.key.clone(),
+        pass,
+    };
+    tokio::spawn(crate::serve_cert::watch_cert(
+        ctx.clone(),
+        files,
+        log.clone(),
+        stop.clone(),
+    ));
     // The socket layer's error already names the address.
     let server =
         SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns as usize).await?;

@@ -917,3 +917,60 @@ fn serve_picks_up_a_renewed_certificate_without_a_restart() {
     drop(server);
     srv.stop();
 }
+
+/// Slow and garbage clients never block the others: with 200 silent TCP connections on the
+/// API, 50 half-sent requests on the plain listener and garbage instead of a ClientHello,
+/// a client still enrolls at once, and the half-sent requests are cut off after the header
+/// timeout.
+#[test]
+fn slow_and_garbage_clients_do_not_block_enrollment() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    let addr = |url: &str| url.split("://").nth(1).unwrap().to_string();
+    let (api, http) = (addr(&srv.api), addr(&srv.http));
+    let silent: Vec<_> = (0..200)
+        .map(|_| std::net::TcpStream::connect(&api).unwrap())
+        .collect();
+    let mut garbage = std::net::TcpStream::connect(&api).unwrap();
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let half: Vec<_> = (0..50)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&http).unwrap();
+            s.write_all(b"GET /crl HTTP/1.1\r\nHost: slow\r\n").unwrap();
+            s
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let tok = token(&env, "busy", &[]);
+    enroll(&env, &srv.api, &tok, "busy", &[]).run().success();
+    let (code, _, _) = curl(&env, &[&format!("{}/healthz", srv.http)]);
+    assert_eq!(code, 200);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    // The garbage client is told off or dropped, never answered with data from the API.
+    garbage
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = garbage.read(&mut buf).unwrap_or(0);
+    assert!(!String::from_utf8_lossy(&buf[..n]).contains("HTTP/1.1 200"));
+    // Each half-sent request is cut off after the 10 s header timeout.
+    let mut s = half.into_iter().next().unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let _ = s.read(&mut buf);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "still open"
+    );
+    drop(silent);
+    srv.stop();
+}

@@ -1,0 +1,130 @@
+//! Enrollment load: N keep-alive HTTP/1.1 connections (HTTPS when `--ca` is given) each posting
+//! the same JSON body to one path as fast as answers come, for a fixed time. Prints requests
+//! per second, latency percentiles and the statuses seen, for `mtls ca serve` and
+//! `cfssl serve` alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+#[derive(Parser)]
+struct Args {
+    /// host:port
+    #[arg(long)]
+    addr: String,
+    /// The path to POST to.
+    #[arg(long)]
+    path: String,
+    /// File holding the JSON body.
+    #[arg(long)]
+    body: std::path::PathBuf,
+    /// CA certificate for HTTPS (plain HTTP without it).
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    conns: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// The status a success has.
+    #[arg(long, default_value_t = 201)]
+    ok_status: u16,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(a: &Args, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(&a.addr).await?;
+    tcp.set_nodelay(true)?;
+    let host = a.addr.rsplit_once(':').map_or(a.addr.as_str(), |(h, _)| h).to_string();
+    match tls {
+        Some(c) => {
+            let name = rustls_pki_types::ServerName::try_from(host)?;
+            let s = c.connect(name, tcp).await?;
+            let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await?;
+            tokio::spawn(conn);
+            Ok(send)
+        }
+        None => {
+            let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(conn);
+            Ok(send)
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    let a = Arc::new(Args::parse());
+    let body = Bytes::from(std::fs::read(&a.body).context("--body")?);
+    let tls = match &a.ca {
+        Some(p) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in mtls_verify::load_certificates(&std::fs::read(p)?, "--ca")? {
+                roots.add(c)?;
+            }
+            let cfg = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+            Some(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+        }
+        None => None,
+    };
+    let stop = Instant::now() + Duration::from_secs(a.secs);
+    let mut tasks = Vec::new();
+    for _ in 0..a.conns {
+        let (a, body, tls) = (a.clone(), body.clone(), tls.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut bad = std::collections::BTreeMap::<u16, u64>::new();
+            let mut send = match connect(&a, tls.as_ref()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("connect: {e}");
+                    return (lat, bad);
+                }
+            };
+            while Instant::now() < stop {
+                let req = hyper::Request::post(a.path.as_str())
+                    .header(hyper::header::HOST, a.addr.as_str())
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(body.clone()))
+                    .expect("request");
+                let t = Instant::now();
+                let Ok(resp) = send.send_request(req).await else { break };
+                let status = resp.status().as_u16();
+                let _ = resp.into_body().collect().await;
+                lat.push(t.elapsed());
+                if status != a.ok_status {
+                    *bad.entry(status).or_default() += 1;
+                }
+            }
+            (lat, bad)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut bad = std::collections::BTreeMap::<u16, u64>::new();
+    for t in tasks {
+        let (l, b) = t.await?;
+        lat.extend(l);
+        for (k, v) in b {
+            *bad.entry(k).or_default() += v;
+        }
+    }
+    lat.sort();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)));
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    println!(
+        "requests/s {:.0} p50_ms {:.2} p99_ms {:.2} total {} other_statuses {:?}",
+        lat.len() as f64 / a.secs as f64,
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        lat.len(),
+        bad
+    );
+    Ok(())
+}

@@ -42,7 +42,11 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 async fn connect(a: &Args, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Sender> {
     let tcp = tokio::net::TcpStream::connect(&a.addr).await?;
     tcp.set_nodelay(true)?;
-    let host = a.addr.rsplit_once(':').map_or(a.addr.as_str(), |(h, _)| h).to_string();
+    let host = a
+        .addr
+        .rsplit_once(':')
+        .map_or(a.addr.as_str(), |(h, _)| h)
+        .to_string();
     match tls {
         Some(c) => {
             let name = rustls_pki_types::ServerName::try_from(host)?;
@@ -69,7 +73,9 @@ async fn main() -> Result<()> {
             for c in mtls_verify::load_certificates(&std::fs::read(p)?, "--ca")? {
                 roots.add(c)?;
             }
-            let cfg = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+            let cfg = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
             Some(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
         }
         None => None,
@@ -95,7 +101,9 @@ async fn main() -> Result<()> {
                     .body(Full::new(body.clone()))
                     .expect("request");
                 let t = Instant::now();
-                let Ok(resp) = send.send_request(req).await else { break };
+                let Ok(resp) = send.send_request(req).await else {
+                    break;
+                };
                 let status = resp.status().as_u16();
                 let _ = resp.into_body().collect().await;
                 lat.push(t.elapsed());

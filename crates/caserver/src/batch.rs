@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use mtls_pki::store::AuditEntry;
 use mtls_pki::token::TokenRecord;
 use mtls_pki::{CertificateAuthority, Issued, Request};
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +24,9 @@ pub(crate) type Enrolled = Result<(TokenRecord, Issued), ApiError>;
 pub(crate) struct Job {
     pub csr: Request,
     pub token: String,
+    /// Its audit entry (time, peer); the batch fills in who, what and the outcome, and writes
+    /// the batch's entries in one transaction.
+    pub audit: AuditEntry,
     pub reply: oneshot::Sender<Enrolled>,
 }
 
@@ -51,35 +55,71 @@ pub(crate) fn start(ca: Arc<Mutex<CertificateAuthority>>) -> mpsc::Sender<Job> {
 }
 
 fn run(ca: &Mutex<CertificateAuthority>, jobs: Vec<Job>) {
-    let (inputs, replies): (Vec<_>, Vec<_>) = jobs
-        .into_iter()
-        .map(|j| ((j.csr, j.token), j.reply))
-        .unzip();
-    let result = ca
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .enroll_many(inputs);
-    match result {
-        Ok(each) => {
-            for (r, reply) in each.into_iter().zip(replies) {
-                let _ = reply.send(r.map_err(ApiError::from));
-            }
-        }
+    let mut inputs = Vec::with_capacity(jobs.len());
+    let mut rest = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        inputs.push((j.csr, j.token));
+        rest.push((j.audit, j.reply));
+    }
+    let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
+    let results: Vec<Enrolled> = match ca.enroll_many(inputs) {
+        Ok(each) => each
+            .into_iter()
+            .map(|r| r.map_err(ApiError::from))
+            .collect(),
         Err(e) => {
             let e = ApiError::from(e);
-            for reply in replies {
-                let _ = reply.send(Err(e.clone()));
-            }
+            rest.iter().map(|_| Err(e.clone())).collect()
         }
+    };
+    let mut entries = Vec::with_capacity(rest.len());
+    for (r, (entry, _)) in results.iter().zip(rest.iter_mut()) {
+        entries.push(filled(
+            std::mem::replace(entry, AuditEntry::new(0, "", "")),
+            r,
+        ));
+    }
+    if let Err(e) = ca.store().add_audits(&entries) {
+        eprintln!("warning: the audit log could not be written: {e}");
+    }
+    drop(ca);
+    for (r, (_, reply)) in results.into_iter().zip(rest) {
+        let _ = reply.send(r);
     }
 }
 
+/// The audit entry of one enrollment's outcome.
+fn filled(mut e: AuditEntry, r: &Enrolled) -> AuditEntry {
+    match r {
+        Ok((t, issued)) => {
+            e.actor = format!("token:{}", t.name);
+            e.target = Some(issued.serial.hex());
+            e.detail = Some(format!("profile {}", t.profile));
+        }
+        Err(err) => {
+            e.outcome = err.outcome();
+            e.detail = Some(err.message.clone());
+        }
+    }
+    e
+}
+
 /// Queues one enrollment and waits for its batch.
-pub(crate) async fn enroll(tx: &mpsc::Sender<Job>, csr: Request, token: String) -> Enrolled {
+pub(crate) async fn enroll(
+    tx: &mpsc::Sender<Job>,
+    csr: Request,
+    token: String,
+    audit: AuditEntry,
+) -> Enrolled {
     let (reply, answer) = oneshot::channel();
-    tx.send(Job { csr, token, reply })
-        .await
-        .map_err(|_| ApiError::internal("the signing thread is not running"))?;
+    tx.send(Job {
+        csr,
+        token,
+        audit,
+        reply,
+    })
+    .await
+    .map_err(|_| ApiError::internal("the signing thread is not running"))?;
     answer
         .await
         .map_err(|_| ApiError::internal("the signing thread ended without an answer"))?

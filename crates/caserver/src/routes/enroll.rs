@@ -53,13 +53,11 @@ pub(crate) async fn enroll(
         }
     };
     let token = req.token;
-    let result = crate::batch::enroll(&s.enroll, csr, token).await;
+    // The batch writes the audit entry, with its batch's, in one transaction.
+    let result = crate::batch::enroll(&s.enroll, csr, token, entry).await;
     match result {
-        Ok((t, issued)) => {
-            entry.actor = format!("token:{}", t.name);
-            entry.target = Some(issued.serial.hex());
-            entry.detail = Some(format!("profile {}", t.profile));
-            audit(&s, entry).await;
+        Ok((_, issued)) => {
+            s.metrics.action("enroll", "ok");
             let chain = format!("{}{}", issued.pem, s.roots_pem);
             let body = json!({
                 "serial": issued.serial.hex(),
@@ -74,7 +72,8 @@ pub(crate) async fn enroll(
             if e.code == "invalid_token" {
                 s.failures.fail(ip);
             }
-            Err(refused(&s, entry, e).await)
+            s.metrics.action("enroll", &e.outcome());
+            Err(e)
         }
     }
 }

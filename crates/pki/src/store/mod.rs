@@ -344,6 +344,8 @@ pub trait Store: Send {
     fn supersedes(&self, serial: &Serial) -> Result<Option<Serial>>;
     /// Appends one entry to the audit log.
     fn add_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Appends `entries` to the audit log in one transaction (a batch's: one fsync).
+    fn add_audits(&mut self, entries: &[AuditEntry]) -> Result<()>;
     /// The audit log, newest first: at most `limit` entries older than entry `before` (all
     /// when `None`).
     fn audit(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditEntry>>;

@@ -486,6 +486,18 @@ impl Store for SqliteStore {
         online::add_audit(&self.conn, entry).map_err(|e| self.err(e))
     }
 
+    fn add_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        for e in entries {
+            online::add_audit(&tx, e).map_err(|e| db_err(&path, e))?;
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
     fn audit(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         online::audit(&self.conn, limit, before).map_err(|e| self.err(e))
     }

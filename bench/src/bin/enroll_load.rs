@@ -20,9 +20,9 @@ struct Args {
     /// The path to POST to.
     #[arg(long)]
     path: String,
-    /// File holding the JSON body.
-    #[arg(long)]
-    body: std::path::PathBuf,
+    /// File holding the JSON body; repeatable: connection i sends body i mod n.
+    #[arg(long, required = true)]
+    body: Vec<std::path::PathBuf>,
     /// CA certificate for HTTPS (plain HTTP without it).
     #[arg(long)]
     ca: Option<std::path::PathBuf>,
@@ -66,7 +66,11 @@ async fn connect(a: &Args, tls: Option<&tokio_rustls::TlsConnector>) -> Result<S
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     let a = Arc::new(Args::parse());
-    let body = Bytes::from(std::fs::read(&a.body).context("--body")?);
+    let bodies: Vec<Bytes> = a
+        .body
+        .iter()
+        .map(|p| std::fs::read(p).map(Bytes::from).context("--body"))
+        .collect::<Result<_>>()?;
     let tls = match &a.ca {
         Some(p) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -82,8 +86,8 @@ async fn main() -> Result<()> {
     };
     let stop = Instant::now() + Duration::from_secs(a.secs);
     let mut tasks = Vec::new();
-    for _ in 0..a.conns {
-        let (a, body, tls) = (a.clone(), body.clone(), tls.clone());
+    for i in 0..a.conns {
+        let (a, body, tls) = (a.clone(), bodies[i % bodies.len()].clone(), tls.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut bad = std::collections::BTreeMap::<u16, u64>::new();

@@ -28,21 +28,17 @@ impl CertificateAuthority {
         }
         let limits = IssuerLimits::read(&self.cert_der, &self.chain_pem)?;
         let unique_at = self.config.ca.unique_subject.then(|| now.unix_timestamp());
-        let mut results: Vec<Result<Issued>> = Vec::with_capacity(jobs.len());
+        let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(jobs.len());
         let mut ready: Vec<(usize, Prepared, InsertGuard)> = Vec::new();
         for (i, (req, mut guard)) in jobs.into_iter().enumerate() {
             guard.unique_at = unique_at;
             match self.prepare(&req, now, &limits) {
-                Ok(p) => ready.push((i, p, guard)),
-                Err(e) => {
-                    results.push(Err(e));
-                    continue;
+                Ok(p) => {
+                    ready.push((i, p, guard));
+                    results.push(None);
                 }
+                Err(e) => results.push(Some(Err(e))),
             }
-            results.push(Err(Error::invalid(
-                "request",
-                "not signed (internal error)",
-            )));
         }
         let key = self
             .key
@@ -65,7 +61,7 @@ impl CertificateAuthority {
             // Names are checked on the signed certificate, exactly as a verifier will see it.
             if limits.has_name_constraints() {
                 if let Err(e) = limits.check_names(&p.issued.what, &p.issued.der) {
-                    results[i] = Err(e);
+                    results[i] = Some(Err(e));
                     continue;
                 }
             }
@@ -74,8 +70,12 @@ impl CertificateAuthority {
         }
         let recorded = self.store.insert_each(&items)?;
         for ((i, issued), r) in signed.into_iter().zip(recorded) {
-            results[i] = r.map(|()| issued);
+            results[i] = Some(r.map(|()| issued));
         }
-        Ok(results)
+        // Every request was refused before signing, or signed and recorded (or refused) above.
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::invalid("request", "not recorded"))))
+            .collect())
     }
 }

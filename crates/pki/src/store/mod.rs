@@ -236,7 +236,9 @@ pub mod hold {
 /// What [`Store::insert_guarded`] checks and records besides the certificates.
 #[derive(Debug, Clone, Default)]
 pub struct InsertGuard {
-    /// openssl's `unique_subject`, against certificates valid at this time.
+    /// openssl's `unique_subject`: refuse (with [`crate::Error::SubjectNotUnique`]) a record
+    /// whose subject a certificate valid at this time (not revoked, not expired) already has,
+    /// or another record of the same call.
     pub unique_at: Option<i64>,
     /// An enrollment token to take one use of: its hash, and the time deciding its expiry.
     pub token: Option<(TokenHash, i64)>,
@@ -276,11 +278,6 @@ pub trait Store: Send {
     /// with new serials (random 126-bit serials make this practically impossible, but it is
     /// checked).
     fn insert(&mut self, records: &[CertRecord]) -> Result<()>;
-    /// As [`Store::insert`], and in the same transaction refuses (with
-    /// [`crate::Error::SubjectNotUnique`]) a record whose subject a valid certificate (not
-    /// revoked, not expired at `now`) already has, or another record of the batch: openssl's
-    /// `unique_subject = yes`.
-    fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()>;
     /// The serial of a certificate with exactly this subject that is valid at `now` (not
     /// revoked, not expired), if any.
     fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>>;

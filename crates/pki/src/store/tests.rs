@@ -77,9 +77,10 @@ fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::create(&tmp.path().join("ca.db")).unwrap();
     let now = 1_500;
-    s.insert_unique(&[record(1, "/CN=a", b"x")], now).unwrap();
+    s.insert_guarded(&[record(1, "/CN=a", b"x")], &unique(now))
+        .unwrap();
     let e = s
-        .insert_unique(&[record(2, "/CN=a", b"y")], now)
+        .insert_guarded(&[record(2, "/CN=a", b"y")], &unique(now))
         .unwrap_err();
     match &e {
         Error::SubjectNotUnique { subject, serial } => {
@@ -90,7 +91,7 @@ fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
     assert!(!s.contains(&Serial::from_bytes(&[2])).unwrap());
     // Within one batch, the second of two equal subjects is refused and nothing is written.
     let batch = [record(3, "/CN=b", b"p"), record(4, "/CN=b", b"q")];
-    assert!(s.insert_unique(&batch, now).is_err());
+    assert!(s.insert_guarded(&batch, &unique(now)).is_err());
     assert!(!s.contains(&Serial::from_bytes(&[3])).unwrap());
     // Revoked and expired certificates do not count; plain insert never checks.
     s.revoke(
@@ -99,13 +100,21 @@ fn unique_subject_refuses_a_second_valid_certificate_naming_the_first() {
     )
     .unwrap();
     assert_eq!(s.valid_with_subject("/CN=a", now).unwrap(), None);
-    s.insert_unique(&[record(5, "/CN=a", b"z")], now).unwrap();
+    s.insert_guarded(&[record(5, "/CN=a", b"z")], &unique(now))
+        .unwrap();
     assert_eq!(
         s.valid_with_subject("/CN=a", now).unwrap(),
         Some(Serial::from_bytes(&[5]))
     );
     assert_eq!(s.valid_with_subject("/CN=a", 2_000_000_001).unwrap(), None);
     s.insert(&[record(6, "/CN=a", b"w")]).unwrap();
+}
+
+fn unique(now: i64) -> super::InsertGuard {
+    super::InsertGuard {
+        unique_at: Some(now),
+        ..Default::default()
+    }
 }
 
 fn guard(hash: crate::token::TokenHash, now: i64) -> super::InsertGuard {

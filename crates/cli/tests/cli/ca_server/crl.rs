@@ -94,17 +94,7 @@ fn the_served_crl_never_lapses() {
     while start.elapsed() < std::time::Duration::from_secs(10) {
         let (code, h, _) = curl(&env, &[&format!("{}/crl", srv.http)]);
         assert_eq!(code, 200, "{h}");
-        env.ssl(&[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "body.txt",
-            "-CAfile",
-            "ca/ca.crt",
-            "-noout",
-            "-verify",
-        ]);
+        verify_der_crl(&env);
         let next = env.ssl(&[
             "crl",
             "-inform",

@@ -166,3 +166,18 @@ pub(super) fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
     let (code, _, body) = curl(env, &all);
     (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
+
+/// Checks with `openssl crl` that `body.txt` holds a DER CRL signed by `ca/ca.crt`.
+pub(super) fn verify_der_crl(env: &Env) {
+    env.ssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        "body.txt",
+        "-CAfile",
+        "ca/ca.crt",
+        "-noout",
+        "-verify",
+    ]);
+}

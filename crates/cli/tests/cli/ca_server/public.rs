@@ -26,17 +26,7 @@ fn public_objects_are_served_with_cache_validators() {
         .and_then(|v| v.parse().ok())
         .expect("max-age");
     assert!((6 * 86_400..=7 * 86_400).contains(&max_age), "{max_age}");
-    env.ssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        "body.txt",
-        "-CAfile",
-        "ca/ca.crt",
-        "-noout",
-        "-verify",
-    ]);
+    verify_der_crl(&env);
     let (code, _, _) = curl(
         &env,
         &[

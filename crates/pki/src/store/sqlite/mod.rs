@@ -161,14 +161,6 @@ impl Store for SqliteStore {
         self.insert_checked(records, &InsertGuard::default())
     }
 
-    fn insert_unique(&mut self, records: &[CertRecord], now: i64) -> Result<()> {
-        let guard = InsertGuard {
-            unique_at: Some(now),
-            ..InsertGuard::default()
-        };
-        self.insert_checked(records, &guard)
-    }
-
     fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>> {
         match check_unique(&self.conn, subject, now) {
             Ok(()) => Ok(None),

@@ -35,12 +35,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// Parses `bytes` as `T`, naming what is wrong (`missing field "csr"`, `token: invalid type`).
 pub fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let what = match e.classify() {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, (String, serde_json::Error)> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| (e.path().to_string(), e.into_inner()))
+        // Trailing bytes after the value are an error, as serde_json::from_slice says.
+        .and_then(|t| de.end().map(|()| t).map_err(|e| (".".to_string(), e)));
+    parsed.map_err(|(path, inner)| {
+        let what = match inner.classify() {
             serde_json::error::Category::Data => "the JSON body does not fit the request",
             _ => "the body is not valid JSON",
         };
-        ApiError::bad_request(format!("{what}: {e}"))
+        if path == "." {
+            ApiError::bad_request(format!("{what}: {inner}"))
+        } else {
+            ApiError::bad_request(format!("{what}: {path}: {inner}"))
+        }
     })
 }
 

@@ -43,6 +43,9 @@ pub struct Running {
     pub fingerprint: String,
     /// The serial of the certificate the API presents.
     pub server_serial: String,
+    /// The `[urls]` filled in from the plain HTTP listener (`crl = http://…/crl`), for the
+    /// log.
+    pub urls_filled: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -66,11 +69,6 @@ impl Running {
 /// listener that cannot be bound.
 pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Running, Error> {
     let fingerprint = mtls_pki::show::sha256_fingerprint(ca.cert_der());
-    let first = tokio::task::block_in_place(|| selfcert::issue(&mut ca, &opts))?;
-    let server_serial = first.serial.clone();
-    let ctx = TlsContext::new(selfcert::tls_config(&first)?)?;
-    let api = SslServer::bind(opts.listen, ctx.clone(), opts.max_connections).await?;
-    let api_addr = api.local_addr()?;
     let plain = match opts.http_listen {
         Some(a) => Some(TcpListener::bind(a).await.map_err(|source| Error::Io {
             what: format!("listening on {a} (plain HTTP)"),
@@ -79,11 +77,26 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         None => None,
     };
     let http_addr = plain.as_ref().and_then(|l| l.local_addr().ok());
+    let urls_filled = match http_addr.and_then(|a| published_base(a, &opts.sans)) {
+        Some(base) => ca.fill_urls(mtls_pki::urls::Urls {
+            crl: vec![format!("{base}/crl")],
+            ocsp: Vec::new(),
+            ca_issuers: vec![format!("{base}/ca.crt")],
+        }),
+        None => Vec::new(),
+    };
+    let first = tokio::task::block_in_place(|| selfcert::issue(&mut ca, &opts))?;
+    let server_serial = first.serial.clone();
+    let ctx = TlsContext::new(selfcert::tls_config(&first)?)?;
+    let api = SslServer::bind(opts.listen, ctx.clone(), opts.max_connections).await?;
+    let api_addr = api.local_addr()?;
     let roots_pem = ca.chain_pem().to_string();
+    let ca_der = ca.cert_der().to_vec();
     let crl = CrlCache::new(ca.dir().join(files::CRL));
     let ca_shared = Arc::new(Mutex::new(ca));
     let state = Arc::new(AppState {
         roots_pem,
+        ca_der,
         crl,
         enroll: crate::batch::start(ca_shared.clone()),
         ca: ca_shared,
@@ -122,7 +135,22 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         http_addr,
         fingerprint,
         server_serial,
+        urls_filled,
         stop,
         tasks,
     })
+}
+
+/// `http://HOST:PORT` of the plain listener as clients should reach it: the first DNS name of
+/// `--san` (the name the operator publishes), else the bound address unless it is a wildcard.
+fn published_base(addr: SocketAddr, sans: &[San]) -> Option<String> {
+    let dns = sans.iter().find_map(|s| match s {
+        San::Dns(d) if !d.starts_with('*') => Some(d.clone()),
+        _ => None,
+    });
+    match dns {
+        Some(host) => Some(format!("http://{host}:{}", addr.port())),
+        None if addr.ip().is_unspecified() => None,
+        None => Some(format!("http://{addr}")),
+    }
 }

@@ -18,6 +18,8 @@ pub(crate) struct AppState {
     pub enroll: tokio::sync::mpsc::Sender<crate::batch::Job>,
     /// The CA certificate and its issuers, PEM (`/roots.pem`).
     pub roots_pem: String,
+    /// The CA certificate, DER (`/ca.crt`, what issued certificates' caIssuers points at).
+    pub ca_der: Vec<u8>,
     /// The published CRL.
     pub crl: CrlCache,
     /// Failed token attempts per client address.

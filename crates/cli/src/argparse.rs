@@ -136,6 +136,19 @@ pub fn lifetime(s: &str) -> Result<Duration, String> {
     mtls_pki::time::parse_lifetime(s).map(Duration::from_secs)
 }
 
+/// A certificate's validity as a duration (`90s`, `15m`, `24h`, `30d`).
+pub fn validity(s: &str) -> Result<mtls_pki::time::Lifetime, String> {
+    s.parse()
+}
+
+/// `--days N` or `--validity DURATION`, whichever was given (clap keeps them exclusive).
+pub fn lifetime_of(
+    days: Option<u32>,
+    validity: Option<mtls_pki::time::Lifetime>,
+) -> Option<mtls_pki::time::Lifetime> {
+    validity.or(days.map(mtls_pki::time::Lifetime::days))
+}
+
 /// One of `names`, kept as given.
 pub fn one_of(names: impl IntoIterator<Item = &'static str>) -> ValueParser {
     ValueParser::new(PossibleValuesParser::new(

@@ -18,38 +18,56 @@ use crate::{argparse, out};
 #[derive(Args)]
 pub struct EnrollArgs {
     /// The CA server, as `mtls ca serve` printed it (https://HOST:PORT).
-    url: String,
+    pub(crate) url: String,
     /// The token. Prefer --token-file or $MTLS_ENROLL_TOKEN: other users of this machine can
     /// read a command line.
     #[arg(long)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// File holding the token (first line).
     #[arg(long, conflicts_with = "token")]
-    token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// The CA certificate the server must chain to (ca.crt, or `mtls ca bootstrap`'s output).
     #[arg(long)]
-    ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// Where to write NAME.key, NAME.crt and NAME.chain.pem.
     #[arg(long)]
-    out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
     /// The files' base name and the certificate's CN [default: the token's name is not known
     /// here, so give one; "client" otherwise].
     #[arg(long, default_value = "client")]
-    name: String,
+    pub(crate) name: String,
     /// A subjectAltName to ask for (the token must allow it); repeatable.
     #[arg(long = "san")]
-    sans: Vec<String>,
+    pub(crate) sans: Vec<String>,
     /// The key to make.
     #[arg(long, default_value = "ec-p256", value_parser = argparse::key_types())]
-    key_type: String,
+    pub(crate) key_type: String,
     /// File holding a passphrase to encrypt NAME.key with (first line). Else
     /// $MTLS_KEY_PASSPHRASE; without either the key is written unencrypted (mode 0600).
     #[arg(long)]
-    key_passphrase_file: Option<PathBuf>,
+    pub(crate) key_passphrase_file: Option<PathBuf>,
 }
 
-/// Makes a key and a request, enrolls, and writes the three files atomically.
+/// Makes a key and a request, enrolls, writes the three files atomically, and says so.
 pub fn run(a: EnrollArgs) -> Result<()> {
+    let got = enroll(&a)?;
+    out::say!("enrolled: serial {} until {}", got.serial, got.not_after);
+    for p in &got.paths {
+        out::say!("  {}", p.display());
+    }
+    Ok(())
+}
+
+/// What an enrollment brought.
+pub(crate) struct Enrolled {
+    pub serial: String,
+    pub not_after: String,
+    /// NAME.crt, NAME.key, NAME.chain.pem.
+    pub paths: [PathBuf; 3],
+}
+
+/// The enrollment itself, on a runtime of its own (call it off any async worker).
+pub(crate) fn enroll(a: &EnrollArgs) -> Result<Enrolled> {
     if a.name.is_empty() || a.name.contains('/') || a.name.starts_with('.') {
         bail!(
             "--name {:?} must be a plain file name (no '/', not starting with '.')",
@@ -61,7 +79,7 @@ pub fn run(a: EnrollArgs) -> Result<()> {
     if let Some(p) = paths.iter().find(|p| p.exists()) {
         bail!("{} already exists; refusing to overwrite it", p.display());
     }
-    let token = token(&a)?;
+    let token = token(a)?;
     let key_pass = crate::pass::for_new_key(
         a.key_passphrase_file.as_deref(),
         &paths[1].display().to_string(),
@@ -96,11 +114,11 @@ pub fn run(a: EnrollArgs) -> Result<()> {
         ],
         false,
     )?;
-    out::say!("enrolled: serial {} until {}", got.serial, got.not_after);
-    for p in &paths {
-        out::say!("  {}", p.display());
-    }
-    Ok(())
+    Ok(Enrolled {
+        serial: got.serial,
+        not_after: got.not_after,
+        paths,
+    })
 }
 
 fn token(a: &EnrollArgs) -> Result<Zeroizing<Vec<u8>>> {

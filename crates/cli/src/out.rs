@@ -25,7 +25,7 @@ fn remedy(e: &anyhow::Error) -> Option<&'static str> {
         .find_map(|c| c.downcast_ref::<mtls_pki::Error>())?;
     Some(match pki {
         mtls_pki::Error::SanRequired { .. } => "give --san DNS:<host> or --san IP:<address>",
-        mtls_pki::Error::DaysOutOfRange { .. } => "give a smaller --days",
+        mtls_pki::Error::LifetimeOutOfRange { .. } => "give a smaller --days or --validity",
         mtls_pki::Error::CaExists { .. } => "give another --dir",
         mtls_pki::Error::CaMissing { .. } => {
             "create one with `mtls ca init --dir DIR`, or give --dir DIR / set MTLS_CA_DIR"

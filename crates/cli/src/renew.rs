@@ -23,30 +23,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 #[derive(Args)]
 pub struct RenewArgs {
     /// The CA server (https://HOST:PORT).
-    url: String,
+    pub(crate) url: String,
     /// The current certificate (leaf, or leaf and chain); replaced atomically.
     #[arg(long)]
-    cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// Its private key; replaced atomically with --rekey.
     #[arg(long)]
-    key: PathBuf,
+    pub(crate) key: PathBuf,
     /// The CA certificate the server must chain to.
     #[arg(long)]
-    ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// A new key (same type) for the new certificate, instead of the same key.
     #[arg(long)]
-    rekey: bool,
+    pub(crate) rekey: bool,
     /// Keep running: renew at 2/3 of each certificate's lifetime (with jitter), retrying with
     /// backoff while the CA is unreachable.
     #[arg(long)]
-    daemon: bool,
+    pub(crate) daemon: bool,
     /// A command run (with `sh -c`) after each renewal, e.g. to reload a server.
     #[arg(long)]
-    exec: Option<String>,
+    pub(crate) exec: Option<String>,
     /// File holding the key's passphrase (first line). Else $MTLS_KEY_PASSPHRASE, else a
     /// prompt, when the key is encrypted; a new key (--rekey) is encrypted with it too.
     #[arg(long)]
-    key_passphrase_file: Option<PathBuf>,
+    pub(crate) key_passphrase_file: Option<PathBuf>,
 }
 
 /// Renews once, or forever with --daemon.
@@ -56,46 +56,106 @@ pub fn run(a: RenewArgs) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let pass = crate::pass::for_key_file(&a.key, a.key_passphrase_file.as_deref())?;
+    let pass = pass.as_deref().map(|p| p.as_slice());
     if !a.daemon {
-        return rt.block_on(renew_once(&a, pass.as_deref().map(|p| p.as_slice())));
+        let r = rt.block_on(renew_once(&a, pass))?;
+        print_event(Event::Renewed(r));
+        return Ok(());
     }
-    rt.block_on(async {
-        let stop = crate::serve_crl::termination();
-        tokio::pin!(stop);
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let wait = match next_renewal(&a.cert) {
-                Ok(w) => w,
-                Err(e) => {
-                    out::warn(&format!("{e:#}"));
-                    backoff
-                }
-            };
-            out::note(&format!("next renewal in {} s", wait.as_secs()));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut stop => return Ok(()),
+    rt.block_on(daemon(
+        &a,
+        pass,
+        &print_event,
+        crate::serve_crl::termination(),
+    ));
+    Ok(())
+}
+
+/// What the daemon did, for whoever narrates it.
+pub(crate) enum Event {
+    /// The next renewal is due in this long.
+    Next(Duration),
+    /// A renewal succeeded (and `--exec` ran).
+    Renewed(Renewed),
+    /// A renewal, or reading the current certificate, failed; retried after this long.
+    Failed(String, Duration),
+}
+
+/// A renewal's result.
+pub(crate) struct Renewed {
+    pub serial: String,
+    pub not_after: String,
+    pub supersedes: Option<String>,
+}
+
+fn print_event(e: Event) {
+    match e {
+        Event::Next(w) => out::note(&format!("next renewal in {} s", w.as_secs())),
+        Event::Renewed(r) => out::say!(
+            "renewed: serial {} until {} (supersedes {})",
+            r.serial,
+            r.not_after,
+            r.supersedes.as_deref().unwrap_or("?")
+        ),
+        Event::Failed(e, retry) => out::warn(&format!(
+            "renewal failed, retrying in {} s: {e}",
+            retry.as_secs()
+        )),
+    }
+}
+
+/// Renews at 2/3 of each certificate's lifetime until `stop` resolves, retrying with backoff
+/// while the CA is unreachable.
+///
+/// # Cancel safety
+///
+/// Dropping the future while it waits loses nothing; during a renewal, the files are either
+/// all replaced or untouched (they are renamed into place together).
+pub(crate) async fn daemon(
+    a: &RenewArgs,
+    pass: Option<&[u8]>,
+    report: &(dyn Fn(Event) + Sync),
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let wait = match next_renewal(&a.cert) {
+            Ok(w) => w,
+            Err(e) => {
+                report(Event::Failed(format!("{e:#}"), backoff));
+                backoff
             }
-            match renew_once(&a, pass.as_deref().map(|p| p.as_slice())).await {
-                Ok(()) => backoff = FIRST_BACKOFF,
-                Err(e) => {
-                    out::warn(&format!(
-                        "renewal failed, retrying in {} s: {e:#}",
-                        backoff.as_secs()
-                    ));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = &mut stop => return Ok(()),
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        report(Event::Next(wait));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut stop => return,
+        }
+        match renew_once(a, pass).await {
+            Ok(r) => {
+                report(Event::Renewed(r));
+                backoff = FIRST_BACKOFF;
+            }
+            Err(e) => {
+                report(Event::Failed(format!("{e:#}"), backoff));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut stop => return,
                 }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-    })
+    }
 }
 
 /// How long until 2/3 of the current certificate's lifetime, minus up to 5% of it at random
 /// (so that a fleet issued together does not renew together); zero when past it.
+///
+/// The lifetime counts from when the holder got the certificate (the file's modification
+/// time, which enroll and renew set by renaming it into place), not from notBefore: CAs
+/// backdate notBefore (mtls and step-ca by a minute), and for a 5-minute certificate that
+/// minute would otherwise pull every renewal forward until the daemon renewed in a loop.
 fn next_renewal(cert: &Path) -> Result<Duration> {
     let der = first_der(
         &std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
@@ -103,13 +163,21 @@ fn next_renewal(cert: &Path) -> Result<Duration> {
     )?;
     let (nb, na) = inspect::cert_validity(&der)
         .with_context(|| format!("{}: not a certificate", cert.display()))?;
-    let life = (na - nb).max(0);
+    let now = mtls_pki::time::now().unix_timestamp();
+    let got = std::fs::metadata(cert)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(nb)
+        .clamp(nb, now.max(nb));
+    let life = (na - got).max(0);
     // Jitter needs no cryptographic randomness: std's per-process random hash keys will do.
     let r = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), nb);
     let jitter = life * 5 / 100 * i64::from(r as u16) / i64::from(u16::MAX);
-    let at = nb + life * 2 / 3 - jitter;
-    let now = mtls_pki::time::now().unix_timestamp();
-    Ok(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)))
+    let at = got + life * 2 / 3 - jitter;
+    // At least a second between renewals, whatever the certificate says.
+    Ok(Duration::from_secs(u64::try_from(at - now).unwrap_or(0).max(1)))
 }
 
 fn first_der(data: &[u8], path: &Path) -> Result<Vec<u8>> {
@@ -121,7 +189,7 @@ fn first_der(data: &[u8], path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<()> {
+async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<Renewed> {
     let old_text =
         std::fs::read(&a.cert).with_context(|| format!("reading {}", a.cert.display()))?;
     let old_der = first_der(&old_text, &a.cert)?;
@@ -162,12 +230,6 @@ async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<()> {
         new_key.as_ref(),
         pass,
     )?;
-    out::say!(
-        "renewed: serial {} until {} (supersedes {})",
-        got.serial,
-        got.not_after,
-        got.supersedes.as_deref().unwrap_or("?")
-    );
     if let Some(cmd) = &a.exec {
         let st = std::process::Command::new("sh").arg("-c").arg(cmd).status();
         match st {
@@ -176,7 +238,11 @@ async fn renew_once(a: &RenewArgs, pass: Option<&[u8]>) -> Result<()> {
             Err(e) => out::warn(&format!("--exec {cmd:?} could not run: {e}")),
         }
     }
-    Ok(())
+    Ok(Renewed {
+        serial: got.serial,
+        not_after: got.not_after,
+        supersedes: got.supersedes,
+    })
 }
 
 /// A key of the same type as the one in `path`.

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::key::KeyType;
 use crate::policy::{Policy, Rule};
 use crate::profile::Profile;
+use crate::time::Lifetime;
+use crate::urls::Urls;
 
 /// The `[ca]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +43,14 @@ pub struct OnlineSection {
     /// revocation matter less; `mtls renew --daemon` keeps them fresh.
     #[serde(default = "default_online_days")]
     pub days: u32,
+    /// The same as a duration (`"15m"`, `"24h"`), for lives shorter than a day; it takes
+    /// precedence over `days`. A token may set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<Lifetime>,
     /// The life of each CRL the online CA makes (`90s`, `6h`, `7d`); `[ca] crl_days` when
     /// unset. The server renews its CRL at 2/3 of that life, so it never lapses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crl_lifetime: Option<String>,
+    pub crl_lifetime: Option<Lifetime>,
 }
 
 fn default_online_days() -> u32 {
@@ -52,11 +58,14 @@ fn default_online_days() -> u32 {
 }
 
 impl OnlineSection {
-    /// `crl_lifetime` in seconds, if set (checked when `ca.toml` was read).
+    /// `crl_lifetime` in seconds, if set.
     pub fn crl_lifetime_secs(&self) -> Option<u64> {
-        self.crl_lifetime
-            .as_deref()
-            .and_then(|l| crate::time::parse_lifetime(l).ok())
+        self.crl_lifetime.map(Lifetime::secs)
+    }
+
+    /// The validity of an enrolled certificate: `validity`, else `days`.
+    pub fn lifetime(&self) -> Lifetime {
+        self.validity.unwrap_or(Lifetime::days(self.days))
     }
 }
 
@@ -64,6 +73,7 @@ impl Default for OnlineSection {
     fn default() -> Self {
         OnlineSection {
             days: default_online_days(),
+            validity: None,
             crl_lifetime: None,
         }
     }
@@ -80,6 +90,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// `[online]`.
     pub online: OnlineSection,
+    /// `[urls]`.
+    pub urls: Urls,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +103,8 @@ struct Raw {
     profiles: BTreeMap<String, Profile>,
     #[serde(default)]
     online: OnlineSection,
+    #[serde(default)]
+    urls: Urls,
 }
 
 impl Config {
@@ -106,6 +120,7 @@ impl Config {
             policy,
             profiles: Profile::builtin(),
             online: OnlineSection::default(),
+            urls: Urls::default(),
         }
     }
 
@@ -143,17 +158,16 @@ impl Config {
                 detail: "[online] days must be at least 1".into(),
             });
         }
-        if let Some(l) = &raw.online.crl_lifetime {
-            crate::time::parse_lifetime(l).map_err(|e| Error::Config {
-                path: path.into(),
-                detail: format!("[online] crl_lifetime: {e}"),
-            })?;
-        }
+        raw.urls.validate().map_err(|e| Error::Config {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
         Ok(Config {
             ca: raw.ca,
             policy,
             profiles,
             online: raw.online,
+            urls: raw.urls,
         })
     }
 
@@ -208,6 +222,10 @@ impl Config {
              [online]\n",
         );
         s.push_str(&format!("days = {}\n", self.online.days));
+        s.push_str("# The same as a duration, for lives under a day (takes precedence): validity = \"15m\"\n");
+        if let Some(l) = self.online.validity {
+            s.push_str(&format!("validity = \"{l}\"\n"));
+        }
         s.push_str(
             "# The life of each CRL `mtls ca serve` makes, e.g. crl_lifetime = \"1h\" (default: crl_days).\n\
              # It renews the CRL at 2/3 of that life and after every revocation.\n",
@@ -216,8 +234,27 @@ impl Config {
             s.push_str(&format!("crl_lifetime = \"{l}\"\n"));
         }
         s.push_str(
-            "\n# Profiles: the extensions and default validity (days) of each kind of certificate,\n\
-             # chosen with --profile. Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\
+            "\n# Where relying parties find the CRL, the OCSP responder and this CA's certificate (DER):\n\
+             # put into every certificate issued, as cRLDistributionPoints and authorityInfoAccess.\n\
+             # Each is one URL or a list. `mtls ca serve --http-listen` fills the unset ones in.\n\
+             # crl = \"http://ca.example:9080/crl\"\n\
+             # ocsp = \"http://ca.example:9080/ocsp\"\n\
+             # ca_issuers = \"http://ca.example:9080/ca.crt\"\n\
+             [urls]\n",
+        );
+        for (k, list) in [
+            ("crl", &self.urls.crl),
+            ("ocsp", &self.urls.ocsp),
+            ("ca_issuers", &self.urls.ca_issuers),
+        ] {
+            if !list.is_empty() {
+                s.push_str(&format!("{k} = {}\n", toml_list(list)));
+            }
+        }
+        s.push_str(
+            "\n# Profiles: the extensions and default validity of each kind of certificate (days = N,\n\
+             # or validity = \"15m\" / \"24h\" for lives under a day), chosen with --profile.\n\
+             # Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\
              # and authorityKeyIdentifier. require_san: refuse to issue without a subjectAltName\n\
              # (a hostname-like CN is copied into one). san_allow: the subjectAltNames the profile\n\
              # may certify, e.g. san_allow = [\"DNS:*.internal.example\", \"IP:10.0.0.0/8\"] (names of\n\
@@ -226,7 +263,11 @@ impl Config {
         );
         for (name, p) in &self.profiles {
             s.push_str(&format!("[profiles.{}]\n", toml_key(name)));
-            s.push_str(&format!("days = {}\n", p.days));
+            match (p.days, p.validity) {
+                (_, Some(v)) => s.push_str(&format!("validity = \"{v}\"\n")),
+                (Some(d), None) => s.push_str(&format!("days = {d}\n")),
+                (None, None) => {}
+            }
             s.push_str(&format!("key_usage = {}\n", toml_list(&p.key_usage)));
             s.push_str(&format!(
                 "extended_key_usage = {}\n",

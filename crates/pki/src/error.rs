@@ -216,13 +216,13 @@ pub enum Error {
     },
     /// A validity period that ends after 9999-12-31T23:59:59Z, the last time X.509 can carry.
     #[error(
-        "{what}: {days} days from now ends after 9999-12-31, the last date a certificate or CRL can carry; ask for fewer days"
+        "{what}: {lifetime} from now ends after 9999-12-31, the last date a certificate or CRL can carry; ask for a shorter validity"
     )]
-    DaysOutOfRange {
+    LifetimeOutOfRange {
         /// What the validity is for (a request, the CA, a CRL).
         what: String,
-        /// The number of days asked for.
-        days: u32,
+        /// The validity asked for (`30d`, `15m`).
+        lifetime: String,
     },
     /// The issuing CA's own certificate forbids what is asked: it is not a CA, its path
     /// length (or a parent's) leaves no room for another CA below it, or a name is outside its

@@ -35,6 +35,7 @@ pub mod serial;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod urls;
 
 pub use ca::{CertificateAuthority, InitOptions, Issued, SignRequest};
 pub use csr::Request;

@@ -10,6 +10,7 @@ use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::time::Lifetime;
 
 /// The built-in profile of the online CA's administrators (`mtls ca serve`).
 pub const ADMIN: &str = "admin";
@@ -18,8 +19,13 @@ pub const ADMIN: &str = "admin";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// Default validity in days.
-    pub days: u32,
+    /// Default validity in whole days (`days = 397`); or give `validity` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Default validity as a duration (`validity = "15m"`, `"24h"`, `"30d"`), for lives
+    /// shorter than a day; instead of `days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<Lifetime>,
     /// keyUsage bits (RFC 5280 names: digitalSignature, keyEncipherment, keyCertSign, cRLSign …).
     pub key_usage: Vec<String>,
     /// extendedKeyUsage purposes: serverAuth, clientAuth, codeSigning, emailProtection,
@@ -44,7 +50,8 @@ pub struct Profile {
 impl Profile {
     fn leaf(days: u32, eku: &[&str], require_san: bool) -> Profile {
         Profile {
-            days,
+            days: Some(days),
+            validity: None,
             key_usage: vec!["digitalSignature".into()],
             extended_key_usage: eku.iter().map(|s| s.to_string()).collect(),
             ca: false,
@@ -69,7 +76,8 @@ impl Profile {
         m.insert(
             "intermediate".into(),
             Profile {
-                days: 1825,
+                days: Some(1825),
+                validity: None,
                 key_usage: vec![
                     "digitalSignature".into(),
                     "keyCertSign".into(),
@@ -88,7 +96,8 @@ impl Profile {
     /// The root CA's own extensions.
     pub fn root(days: u32) -> Profile {
         Profile {
-            days,
+            days: Some(days),
+            validity: None,
             key_usage: vec!["keyCertSign".into(), "cRLSign".into()],
             extended_key_usage: vec![],
             ca: true,
@@ -106,11 +115,26 @@ impl Profile {
         for eku in &self.extended_key_usage {
             ext_key_usage(eku, name)?;
         }
-        if self.days == 0 {
-            return Err(Error::invalid(
-                format!("profile {name}"),
-                "days must be at least 1",
-            ));
+        match (self.days, self.validity) {
+            (Some(0), _) => {
+                return Err(Error::invalid(
+                    format!("profile {name}"),
+                    "days must be at least 1",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    format!("profile {name}"),
+                    "give days or validity, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    format!("profile {name}"),
+                    "give its default validity: days = 397, or validity = \"15m\"",
+                ));
+            }
+            _ => {}
         }
         crate::san_policy::parse_list(&self.san_allow, name)?;
         if !self.ca && self.path_len.is_some() {
@@ -120,6 +144,27 @@ impl Profile {
             ));
         }
         Ok(())
+    }
+
+    /// Its default validity (`validity`, else `days`; one day if neither was given, which
+    /// [`validate`](Self::validate) refuses).
+    pub fn lifetime(&self) -> Lifetime {
+        self.validity
+            .unwrap_or_else(|| Lifetime::days(self.days.unwrap_or(1)))
+    }
+
+    /// Sets its default validity, in the form that reads best in `ca.toml`.
+    pub fn set_lifetime(&mut self, life: Lifetime) {
+        if life.secs() % 86_400 == 0 {
+            self.days = u32::try_from(life.secs() / 86_400).ok();
+        } else {
+            self.days = None;
+        }
+        self.validity = if self.days.is_some() {
+            None
+        } else {
+            Some(life)
+        };
     }
 
     /// Sets the profile's extensions on `params` (SKI always, AKI always).

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::san::San;
 use crate::san_policy::SanPattern;
+use crate::time::Lifetime;
 
 /// Length of a token's secret, in bytes (256 bits).
 pub const SECRET_LEN: usize = 32;
@@ -87,6 +88,8 @@ pub struct TokenRecord {
     pub expires_at: i64,
     /// Uses left.
     pub uses_left: u32,
+    /// The validity of the certificates it enrolls; `[online]`'s when `None`.
+    pub validity: Option<Lifetime>,
 }
 
 impl TokenRecord {
@@ -130,7 +133,14 @@ impl TokenRecord {
             created_at: now,
             expires_at: now.saturating_add(ttl_secs),
             uses_left: uses,
+            validity: None,
         })
+    }
+
+    /// The same token, enrolling certificates valid `validity` (`None`: `[online]`'s).
+    pub fn with_validity(mut self, validity: Option<Lifetime>) -> TokenRecord {
+        self.validity = validity;
+        self
     }
 
     /// Why it cannot be used at `now`, if it cannot.

@@ -37,6 +37,23 @@ pub(crate) struct TokenRequest {
     ttl: Option<Lifetime>,
     #[serde(default = "one")]
     uses: u32,
+    /// The validity of the certificates it enrolls; `[online]`'s when absent.
+    validity: Option<Lifetime>,
+}
+
+impl Lifetime {
+    /// In seconds; `field` names it in the 400.
+    fn secs(&self, field: &str) -> Result<u64, ApiError> {
+        match self {
+            Lifetime::Seconds(n) if (1..=mtls_pki::time::MAX_LIFETIME_SECS).contains(n) => Ok(*n),
+            Lifetime::Seconds(n) => Err(ApiError::bad_request(format!(
+                "{field}: {n} s is out of range; give 1 s to {} days",
+                mtls_pki::time::MAX_LIFETIME_SECS / 86_400
+            ))),
+            Lifetime::Text(t) => mtls_pki::time::parse_lifetime(t)
+                .map_err(|e| ApiError::bad_request(format!("{field}: {e}"))),
+        }
+    }
 }
 
 fn default_profile() -> String {
@@ -53,15 +70,21 @@ pub(crate) async fn create_token(
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let admin = auth::admin(&s, &peer, "token.create").await?;
-    let ttl = match req.ttl {
+    let ttl = match &req.ttl {
         None => 900,
-        Some(Lifetime::Seconds(n)) => n,
-        Some(Lifetime::Text(t)) => mtls_pki::time::parse_lifetime(&t)
-            .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
+        Some(l) => l.secs("ttl")?,
+    };
+    let validity = match &req.validity {
+        None => None,
+        Some(l) => Some(
+            mtls_pki::time::Lifetime::from_secs(l.secs("validity")?)
+                .ok_or_else(|| ApiError::bad_request("validity: must be at least 1 s"))?,
+        ),
     };
     let now = mtls_pki::time::now().unix_timestamp();
     let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
-    let record = TokenRecord::new(&req.name, &req.profile, req.sans, now, ttl, req.uses)?;
+    let record = TokenRecord::new(&req.name, &req.profile, req.sans, now, ttl, req.uses)?
+        .with_validity(validity);
     let r = record.clone();
     let secret = with_ca(&s, move |ca| ca.create_token(&r).map_err(ApiError::from)).await?;
     let mut entry = AuditEntry::new(now, format!("cert:{}", admin.hex()), "token.create");
@@ -78,6 +101,7 @@ pub(crate) async fn create_token(
         "profile": record.profile,
         "expires_at": mtls_pki::time::rfc3339(record.expires_at),
         "uses": record.uses_left,
+        "validity": record.validity.map(|v| v.to_string()),
         "enroll_command": format!(
             "MTLS_ENROLL_TOKEN={} mtls enroll https://{} --ca ca.crt --out-dir certs --name {}",
             secret.expose(), peer_host(&s), record.name

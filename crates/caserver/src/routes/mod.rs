@@ -28,6 +28,7 @@ pub(crate) struct Peer {
 pub(crate) fn public(state: Shared) -> Router {
     Router::new()
         .route("/roots.pem", get(public::roots))
+        .route("/ca.crt", get(public::ca_cert))
         .route("/crl", get(public::crl_der))
         .route("/crl.pem", get(public::crl_pem))
         .route("/healthz", get(public::healthz))

@@ -1,4 +1,4 @@
-//! `/roots.pem`, `/crl`, `/crl.pem`, `/healthz`.
+//! `/roots.pem`, `/ca.crt`, `/crl`, `/crl.pem`, `/healthz`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,6 +12,19 @@ pub(crate) async fn roots(State(s): State<Shared>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
         s.roots_pem.clone(),
+    )
+        .into_response()
+}
+
+/// The issuing CA's certificate alone, DER: the form RFC 5280 4.2.2.1 requires behind a
+/// caIssuers URL.
+pub(crate) async fn ca_cert(State(s): State<Shared>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pkix-cert"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        s.ca_der.clone(),
     )
         .into_response()
 }

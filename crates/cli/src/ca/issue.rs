@@ -32,6 +32,9 @@ pub(super) struct IssueArgs {
     /// Validity in days [default: the profile's].
     #[arg(long, value_parser = crate::argparse::days())]
     days: Option<u32>,
+    /// Validity as a duration, for lives under a day: 90s, 15m, 24h, 30d.
+    #[arg(long, value_parser = crate::argparse::validity, conflicts_with = "days")]
+    validity: Option<mtls_pki::time::Lifetime>,
     /// Output directory.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -52,6 +55,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
         san,
         key_type,
         days,
+        validity,
         out_dir,
         key_passphrase_file,
     } = args;
@@ -79,7 +83,14 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: IssueArgs) -> Resu
         Some(k) => k.parse()?,
         None => ca.config().ca.key_type,
     };
-    let (key, issued) = ca.issue(&name, subject, sans, &profile, days, kt)?;
+    let (key, issued) = ca.issue(
+        &name,
+        subject,
+        sans,
+        &profile,
+        crate::argparse::lifetime_of(days, validity),
+        kt,
+    )?;
     for n in &issued.notes {
         out::note(&format!("{name}: {n}"));
     }

@@ -15,7 +15,8 @@ pub(super) struct ServeArgs {
     /// The HTTPS API's address (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9443")]
     listen: SocketAddr,
-    /// A plain HTTP address serving only public, signed objects: /roots.pem and the CRL.
+    /// A plain HTTP address serving only public, signed objects: /roots.pem, /ca.crt and the
+    /// CRL. Issued certificates point at it unless ca.toml's [urls] say otherwise.
     #[arg(long)]
     http_listen: Option<SocketAddr>,
     /// A subjectAltName for the API's certificate besides the listen address (DNS:ca.example);
@@ -70,6 +71,11 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: ServeArgs) -> Result<
             out::say!("ca serve: roots and CRL on http://{h}");
         }
         out::say!("ca serve: CA fingerprint SHA256 {}", running.fingerprint);
+        for u in &running.urls_filled {
+            out::note(&format!(
+                "ca serve: issued certificates get [urls] {u} (set [urls] in ca.toml to publish others)"
+            ));
+        }
         crate::serve_crl::termination().await;
         running.shutdown().await;
         out::say!("ca serve: stopped");

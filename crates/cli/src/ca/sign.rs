@@ -21,6 +21,9 @@ pub(super) struct SignArgs {
     /// Validity in days [default: the profile's].
     #[arg(long, value_parser = crate::argparse::days())]
     days: Option<u32>,
+    /// Validity as a duration, for lives under a day: 90s, 15m, 24h, 30d.
+    #[arg(long, value_parser = crate::argparse::validity, conflicts_with = "days")]
+    validity: Option<mtls_pki::time::Lifetime>,
     /// Extra subjectAltName (repeatable): DNS:host, IP:addr, email:x, URI:x.
     #[arg(long)]
     san: Vec<String>,
@@ -38,6 +41,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
         csr,
         profile,
         days,
+        validity,
         san,
         out: out_file,
         out_dir,
@@ -49,10 +53,11 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: SignArgs) -> Resul
         );
     }
     let extra = parse_sans(&san)?;
+    let lifetime = crate::argparse::lifetime_of(days, validity);
     let mut ca = super::open(dir, pass_file, true)?;
     let mut requests = Vec::with_capacity(csr.len());
     for r in mtls_pki::csr::load_many(&csr) {
-        requests.push(SignRequest::from_request(r?, &profile, days, &extra));
+        requests.push(SignRequest::from_request(r?, &profile, lifetime, &extra));
     }
     let targets: Vec<PathBuf> = match (&out_file, &out_dir) {
         (Some(f), _) => {

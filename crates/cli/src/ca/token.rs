@@ -25,6 +25,10 @@ pub(super) struct TokenArgs {
     /// How long the token can be used: 90s, 15m, 24h … (at most 30d).
     #[arg(long, default_value = "15m", value_parser = argparse::lifetime)]
     ttl: Duration,
+    /// How long each certificate it enrolls is valid: 90s, 15m, 24h, 30d [default: ca.toml's
+    /// [online] validity, else its days].
+    #[arg(long, value_parser = argparse::validity)]
+    validity: Option<mtls_pki::time::Lifetime>,
     /// How many certificates it can be traded for.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     uses: u32,
@@ -41,7 +45,8 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<
     let mut ca = super::open(dir, pass_file, false)?;
     let now = mtls_pki::time::now().unix_timestamp();
     let ttl = i64::try_from(a.ttl.as_secs()).unwrap_or(i64::MAX);
-    let record = TokenRecord::new(&a.name, &a.profile, a.sans, now, ttl, a.uses)?;
+    let record =
+        TokenRecord::new(&a.name, &a.profile, a.sans, now, ttl, a.uses)?.with_validity(a.validity);
     let secret = ca.create_token(&record)?;
     let mut entry = AuditEntry::new(now, "local", "token.create");
     entry.target = Some(record.name.clone());
@@ -75,6 +80,7 @@ fn remote(dir: &Path, a: TokenArgs) -> Result<()> {
         "sans": a.sans,
         "ttl": a.ttl.as_secs(),
         "uses": a.uses,
+        "validity": a.validity.map(|v| v.to_string()),
     });
     let answer = a
         .remote

@@ -19,7 +19,7 @@ use crate::serve::{self, ServeArgs};
 const SUBJECT: &str = "/C=CN/ST=GuangDong/L=GuangZhou/O=XXX, Inc./CN=XXX Root CA";
 
 /// Writes `NAME.crt`, `NAME.key` (unencrypted) and `NAME.chain.pem` into `dir`.
-fn write_issued(
+pub(super) fn write_issued(
     dir: &Path,
     name: &str,
     key: &mtls_pki::PrivateKey,
@@ -43,8 +43,8 @@ fn write_issued(
     Ok(())
 }
 
-/// Plays the story in `dir` with `clients` clients; returns what was expected and seen. One
-/// function per step.
+/// Plays the story in `dir` with `clients` clients, then the online act with the same CA;
+/// returns what was expected and seen. One function per step.
 pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     let mut pki = Pki::make(dir, clients)?;
     let srv = Server::start(&pki).await?;
@@ -55,7 +55,38 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     reconnect_revoked(&pki, &srv, &mut checks).await;
     foreign(&pki, &srv, &mut checks).await?;
     srv.stop(&mut checks).await;
+    checks.extend(super::online::act(dir, pki.ca, 10).await?);
     Ok(checks)
+}
+
+/// The online act alone, with a new CA in `dir/ca`.
+pub(super) async fn online_only(dir: &Path) -> Result<Vec<Check>> {
+    step(1, "A private CA (policy match: C, ST, O must equal the CA's)");
+    let (ca, _) = new_ca(&dir.join("ca"), DEMO_PASS)?;
+    super::online::act(dir, ca, 2).await
+}
+
+const DEMO_PASS: &[u8] = b"demo passphrase";
+
+/// The demo's CA (policy match: C, ST, O must equal the CA's), its key encrypted.
+fn new_ca(ca_dir: &Path, pass: &'static [u8]) -> Result<(CertificateAuthority, Vec<String>)> {
+    let made = CertificateAuthority::init(
+        ca_dir,
+        InitOptions {
+            subject: Name::parse(SUBJECT)?,
+            key_type: KeyType::EcP256,
+            days: 3650,
+            policy: Policy::matching(),
+            passphrase: Some(pass),
+            parent: None,
+        },
+    )?;
+    say(&format!(
+        "{} in {} (ca.key encrypted, mode 0600)",
+        made.0.subject(),
+        ca_dir.display()
+    ));
+    Ok(made)
 }
 
 /// The demo's CA and certificates (steps 1 and 2).
@@ -80,23 +111,8 @@ impl Pki {
             "A private CA (policy match: C, ST, O must equal the CA's)",
         );
         let ca_dir = dir.join("ca");
-        let pass: &'static [u8] = b"demo passphrase";
-        let (mut ca, _) = CertificateAuthority::init(
-            &ca_dir,
-            InitOptions {
-                subject: Name::parse(SUBJECT)?,
-                key_type: KeyType::EcP256,
-                days: 3650,
-                policy: Policy::matching(),
-                passphrase: Some(pass),
-                parent: None,
-            },
-        )?;
-        say(&format!(
-            "{} in {} (ca.key encrypted, mode 0600)",
-            ca.subject(),
-            ca_dir.display()
-        ));
+        let pass = DEMO_PASS;
+        let (mut ca, _) = new_ca(&ca_dir, pass)?;
         let chain = ca.chain_pem().to_string();
 
         step(
@@ -174,8 +190,10 @@ impl Server {
         let printer = tokio::spawn(narrate(rx, seen.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel();
+        let mut args = serve_args(&pki.certs, &pki.ca_dir.join("ca.crt"), "server.chain.pem", "server.key");
+        args.crl = vec![pki.ca_dir.join("crl.pem")];
         let task = tokio::spawn(serve::serve(
-            serve_args(pki),
+            args,
             Logger::observed(tx, true),
             stop_rx,
             Some(ready_tx),
@@ -225,14 +243,14 @@ impl Server {
     }
 }
 
-/// The server's options in the demo.
-fn serve_args(pki: &Pki) -> ServeArgs {
+/// The server's options in the demo: `certs/CERT` and `certs/KEY`, clients of `ca`, no CRL.
+pub(super) fn serve_args(certs: &Path, ca: &Path, cert: &str, key: &str) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".into(),
-        cert: pki.certs.join("server.chain.pem"),
-        key: pki.certs.join("server.key"),
-        ca: pki.ca_dir.join("ca.crt"),
-        crl: vec![pki.ca_dir.join("crl.pem")],
+        cert: certs.join(cert),
+        key: certs.join(key),
+        ca: ca.to_path_buf(),
+        crl: vec![],
         crl_url: vec![],
         crl_refresh: Duration::from_secs(30),
         verify: crate::argparse::VerifyArg::Peer,
@@ -252,11 +270,18 @@ fn serve_args(pki: &Pki) -> ServeArgs {
 }
 
 /// Prints the server's interesting records as they come, and keeps every one in `seen`.
-async fn narrate(mut rx: mpsc::UnboundedReceiver<Record>, seen: Seen) {
+pub(super) async fn narrate(mut rx: mpsc::UnboundedReceiver<Record>, seen: Seen) {
     while let Some(r) = rx.recv().await {
         let interesting = matches!(
             r.kind,
-            "listening" | "handshake_failed" | "received" | "crl_reloaded" | "closed" | "encrypted"
+            "listening"
+                | "handshake_failed"
+                | "received"
+                | "crl_reloaded"
+                | "crl_fetched"
+                | "cert_reloaded"
+                | "closed"
+                | "encrypted"
         );
         if interesting {
             let who = match (r.conn, &r.cn) {

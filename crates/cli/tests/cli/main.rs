@@ -17,6 +17,7 @@ mod flag_sweep;
 mod hardening;
 mod key_hygiene;
 mod keys_csr;
+mod lifetimes;
 mod openssl_import;
 mod openssl_migration;
 mod passphrase_leaks;

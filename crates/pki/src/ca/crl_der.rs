@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::key::PrivateKey;
 use crate::store::{Reason, RevokedEntry};
 
-mod tag {
+pub(crate) mod tag {
     pub const INTEGER: u8 = 0x02;
     pub const BIT_STRING: u8 = 0x03;
     pub const OCTET_STRING: u8 = 0x04;
@@ -151,7 +151,7 @@ fn extension(oid: &[u8], value: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Writes tag, DER length and content.
-fn tlv(tag: u8, content: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn tlv(tag: u8, content: &[u8], out: &mut Vec<u8>) {
     out.push(tag);
     let n = content.len();
     if n < 0x80 {

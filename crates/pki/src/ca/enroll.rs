@@ -89,14 +89,16 @@ impl CertificateAuthority {
         t.check_sans(&req.sans)?;
         let sign = SignRequest {
             what: req.what,
-            subject: req.subject,
+            // A device asks for its name; the organisation's fields come from the CA, as
+            // with `ca issue`.
+            subject: self.fill_matched(req.subject),
             // Granted by the token: the profile's san_allow must allow each, or it is refused.
             sans: req.sans,
             requested_sans: Vec::new(),
             overridden: req.overridden,
             spki_der: req.spki_der,
             profile: t.profile.clone(),
-            days: Some(self.config.online.days),
+            lifetime: Some(t.validity.unwrap_or_else(|| self.config.online.lifetime())),
         };
         let guard = InsertGuard {
             token: Some((hash, now)),
@@ -106,7 +108,8 @@ impl CertificateAuthority {
     }
 
     /// Renews the certificate `old_der`, which its holder presented over mutual TLS: a new
-    /// serial with the same subject, subjectAltNames and profile, valid `[online] days`, for
+    /// serial with the same subject, subjectAltNames, profile and lifetime (as long as the old
+    /// one's, so a 15-minute certificate renews into another 15-minute one), for
     /// the same key, or for the key of `csr` (whose subject must be the same). The store
     /// records that the new certificate supersedes the old one.
     ///
@@ -152,7 +155,7 @@ impl CertificateAuthority {
             overridden: Vec::new(),
             spki_der,
             profile: old.profile.clone(),
-            days: Some(self.config.online.days),
+            lifetime: Some(renewal_lifetime(&old, self.config.online.lifetime())),
         };
         let issued = self
             .sign_guarded(vec![req], &|_| {}, None, Some(&serial))?
@@ -208,4 +211,16 @@ fn refused(serial: &Serial, detail: String) -> Error {
         serial: serial.hex(),
         detail,
     }
+}
+
+/// The life of a renewal: that of the certificate it replaces (its notBefore was backdated by
+/// [`BACKDATE_SECS`](super::issue::BACKDATE_SECS)), or `default` when the record lacks a
+/// notBefore.
+fn renewal_lifetime(old: &CertRecord, default: time::Lifetime) -> time::Lifetime {
+    old.not_before
+        .and_then(|nb| {
+            let secs = old.not_after - nb - super::issue::BACKDATE_SECS;
+            time::Lifetime::from_secs(u64::try_from(secs).ok()?)
+        })
+        .unwrap_or(default)
 }

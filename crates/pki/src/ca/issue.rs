@@ -12,6 +12,7 @@ use crate::name::Name;
 use crate::san::San;
 use crate::serial::Serial;
 use crate::store::{CertRecord, InsertGuard};
+use crate::time::Lifetime;
 use crate::token::TokenHash;
 use crate::{pemutil, time};
 
@@ -42,13 +43,18 @@ pub struct SignRequest {
     pub spki_der: Vec<u8>,
     /// Profile name (a `[profiles.NAME]` of `ca.toml`).
     pub profile: String,
-    /// Validity in days; the profile's default when `None`.
-    pub days: Option<u32>,
+    /// Validity; the profile's default when `None`.
+    pub lifetime: Option<Lifetime>,
 }
 
 impl SignRequest {
     /// From a parsed CSR plus the operator's extra SANs.
-    pub fn from_request(req: Request, profile: &str, days: Option<u32>, extra: &[San]) -> Self {
+    pub fn from_request(
+        req: Request,
+        profile: &str,
+        lifetime: Option<Lifetime>,
+        extra: &[San],
+    ) -> Self {
         SignRequest {
             what: req.what,
             subject: req.subject,
@@ -57,7 +63,7 @@ impl SignRequest {
             overridden: req.overridden,
             spki_der: req.spki_der,
             profile: profile.into(),
-            days,
+            lifetime,
         }
     }
 
@@ -68,7 +74,7 @@ impl SignRequest {
         sans: Vec<San>,
         spki_der: Vec<u8>,
         profile: impl Into<String>,
-        days: Option<u32>,
+        lifetime: Option<Lifetime>,
     ) -> Self {
         SignRequest {
             what: what.into(),
@@ -78,7 +84,7 @@ impl SignRequest {
             overridden: Vec::new(),
             spki_der,
             profile: profile.into(),
-            days,
+            lifetime,
         }
     }
 }
@@ -179,18 +185,9 @@ impl CertificateAuthority {
         Ok(out)
     }
 
-    /// `mtls ca issue`: a new key and a certificate for it in one step. Fields the policy says
-    /// must match are filled from the CA when the subject lacks them.
-    pub fn issue(
-        &mut self,
-        name: &str,
-        subject: Name,
-        sans: Vec<San>,
-        profile: &str,
-        days: Option<u32>,
-        key_type: crate::key::KeyType,
-    ) -> Result<(PrivateKey, Issued)> {
-        let mut subject = subject;
+    /// `subject` with the fields the policy says must match filled from the CA's subject where
+    /// it lacks them (a value that differs is left for the policy to refuse).
+    pub(crate) fn fill_matched(&self, mut subject: Name) -> Name {
         for (attr, rule) in &self.config.policy.fields {
             if *rule == crate::policy::Rule::Match
                 && subject.get(attr).is_none()
@@ -201,8 +198,23 @@ impl CertificateAuthority {
         }
         // Keep canonical order (C, ST, L, O, OU, CN …) after filling.
         subject.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        subject
+    }
+
+    /// `mtls ca issue`: a new key and a certificate for it in one step. Fields the policy says
+    /// must match are filled from the CA when the subject lacks them.
+    pub fn issue(
+        &mut self,
+        name: &str,
+        subject: Name,
+        sans: Vec<San>,
+        profile: &str,
+        lifetime: Option<Lifetime>,
+        key_type: crate::key::KeyType,
+    ) -> Result<(PrivateKey, Issued)> {
+        let subject = self.fill_matched(subject);
         let key = PrivateKey::generate(key_type)?;
-        let req = SignRequest::new(name, subject, sans, key.public_key_der(), profile, days);
+        let req = SignRequest::new(name, subject, sans, key.public_key_der(), profile, lifetime);
         let issued = self
             .sign(vec![req], &|_| {})?
             .into_iter()

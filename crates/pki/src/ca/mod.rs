@@ -3,7 +3,7 @@
 
 mod batch;
 mod crl;
-mod crl_der;
+pub(crate) mod crl_der;
 mod enroll;
 mod issue;
 mod limits;
@@ -208,7 +208,7 @@ impl CertificateAuthority {
                     Vec::new(),
                     key.public_key_der(),
                     "intermediate",
-                    Some(opts.days),
+                    Some(time::Lifetime::days(opts.days)),
                 );
                 let issued = parent.sign(vec![req], &|_| {})?;
                 let issued = issued.into_iter().next().ok_or_else(|| {
@@ -402,6 +402,24 @@ impl CertificateAuthority {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Sets the `[urls]` that `ca.toml` left unset (for this process only; `ca.toml` is not
+    /// written). Returns what was filled in, for the log.
+    pub fn fill_urls(&mut self, defaults: crate::urls::Urls) -> Vec<String> {
+        let mut said = Vec::new();
+        let u = &mut self.config.urls;
+        for (name, have, default) in [
+            ("crl", &mut u.crl, defaults.crl),
+            ("ocsp", &mut u.ocsp, defaults.ocsp),
+            ("ca_issuers", &mut u.ca_issuers, defaults.ca_issuers),
+        ] {
+            if have.is_empty() && !default.is_empty() {
+                said.push(format!("{name} = {}", default.join(", ")));
+                *have = default;
+            }
+        }
+        said
     }
 
     /// The CA certificate (DER).

@@ -63,6 +63,7 @@ impl CertificateAuthority {
         params.not_before = not_before;
         params.not_after = not_after;
         profile.apply(&mut params, &r.profile)?;
+        self.config.urls.apply(&mut params);
         if let Some(id) = inspect::key_id(&r.spki_der) {
             params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(id);
         }
@@ -158,7 +159,7 @@ impl CertificateAuthority {
         Ok(applied.subject)
     }
 
-    /// notBefore (backdated a minute) and notAfter (the profile's days unless asked, capped at
+    /// notBefore (backdated a minute) and notAfter (the profile's validity unless asked, capped at
     /// the CA's own expiry).
     fn validity(
         &self,
@@ -167,20 +168,15 @@ impl CertificateAuthority {
         now: ::time::OffsetDateTime,
         n: &mut Notes,
     ) -> Result<(::time::OffsetDateTime, ::time::OffsetDateTime)> {
-        let days = r.days.unwrap_or(profile.days);
-        if days == 0 {
-            return Err(Error::invalid(
-                &r.what,
-                "the validity must be at least 1 day",
-            ));
-        }
+        let life = r.lifetime.unwrap_or_else(|| profile.lifetime());
         let not_before = now - ::time::Duration::seconds(BACKDATE_SECS);
-        let mut not_after = time::after_days(now, days, &r.what)?;
+        let mut not_after = time::after(now, life, &r.what)?;
         if not_after.unix_timestamp() > self.not_after {
             not_after = time::from_unix(self.not_after);
             n.warnings.push(format!(
-                "validity capped at the CA's own expiry, {} ({days} days were asked)",
-                time::rfc3339(self.not_after)
+                "validity capped at the CA's own expiry, {} ({} asked for)",
+                time::rfc3339(self.not_after),
+                life.human()
             ));
         }
         Ok((not_before, not_after))

@@ -195,7 +195,8 @@ fn openssl_cnf(ca: &CertificateAuthority, dir: &Path, usr_cert: Option<&str>) ->
         .or_else(|| builtin.get("client"))
         .cloned()
         .unwrap_or_else(|| crate::profile::Profile::root(397));
-    let default_days = client.days;
+    // openssl counts whole days: a shorter life rounds up to one.
+    let default_days = client.lifetime().whole_days_ceil();
     // copy_extensions = none: `openssl ca` must not copy what a requester asks for (an EKU, a
     // SAN, even a critical nameConstraints). The extensions come from the profile sections;
     // subjectAltNames go in an -extfile, as with any `openssl ca`.

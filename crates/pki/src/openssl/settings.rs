@@ -54,7 +54,7 @@ pub(super) fn apply(
         let days = number(v, "default_days", &section)?.max(1);
         for name in LEAF_PROFILES {
             if let Some(p) = config.profiles.get_mut(name) {
-                p.days = days;
+                p.set_lifetime(crate::time::Lifetime::days(days));
             }
         }
         said.mapped.push(format!(

@@ -3,13 +3,14 @@
 //! Version 1 (mtls 0.1) kept `not_before NOT NULL` (0 for a record imported from `index.txt`
 //! alone) and no CRL entry details. Version 2 allows a null `not_before`, adds the
 //! invalidityDate and hold instruction of a revocation, and indexes subjects for
-//! `unique_subject`. Version 3 adds the online CA's enrollment tokens, renewals (which certificate superseded
-//! which) and audit log.
+//! `unique_subject`. Version 3 adds the online CA's enrollment tokens, renewals (which certificate
+//! superseded which) and audit log. Version 4 lets a token set the validity of the certificates
+//! it enrolls.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this code writes and reads.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const CERTS: &str = "
 CREATE TABLE certs (
@@ -59,11 +60,15 @@ CREATE TABLE audit (
 );
 ";
 
+/// Version 4: a token's own certificate validity, in seconds (null: `[online]`'s).
+const TOKEN_VALIDITY: &str = "ALTER TABLE tokens ADD COLUMN validity INTEGER;";
+
 /// Creates every table of a new store (inside the caller's transaction).
 pub fn create(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
     conn.execute_batch(CERTS)?;
-    conn.execute_batch(ONLINE)
+    conn.execute_batch(ONLINE)?;
+    conn.execute_batch(TOKEN_VALIDITY)
 }
 
 /// Brings a store of an older version to [`VERSION`], one step per version, all in one
@@ -82,6 +87,10 @@ pub fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<i64> {
     if now == 2 {
         tx.execute_batch(ONLINE)?;
         now = 3;
+    }
+    if now == 3 {
+        tx.execute_batch(TOKEN_VALIDITY)?;
+        now = 4;
     }
     if now == VERSION {
         tx.execute(

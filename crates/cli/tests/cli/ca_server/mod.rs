@@ -12,6 +12,7 @@ mod enroll;
 mod public;
 mod resilience;
 mod serve;
+mod urls;
 
 /// A running `mtls ca serve` on loopback with both listeners.
 pub(super) struct CaServer {

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::serial::Serial;
 use crate::store::AuditEntry;
+use crate::time::Lifetime;
 use crate::token::{TokenHash, TokenRecord, TokenRefusal};
 
 pub(super) fn add_token(
@@ -12,8 +13,8 @@ pub(super) fn add_token(
     t: &TokenRecord,
 ) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO tokens (hash, name, profile, sans, created_at, expires_at, uses_left)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO tokens (hash, name, profile, sans, created_at, expires_at, uses_left, validity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             &hash[..],
             t.name,
@@ -21,7 +22,8 @@ pub(super) fn add_token(
             t.sans.join("\n"),
             t.created_at,
             t.expires_at,
-            t.uses_left
+            t.uses_left,
+            t.validity.map(|v| v.secs() as i64)
         ],
     )
     .map(|_| ())
@@ -29,7 +31,8 @@ pub(super) fn add_token(
 
 pub(super) fn token(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<TokenRecord>> {
     conn.prepare_cached(
-        "SELECT name, profile, sans, created_at, expires_at, uses_left FROM tokens WHERE hash = ?1",
+        "SELECT name, profile, sans, created_at, expires_at, uses_left, validity
+         FROM tokens WHERE hash = ?1",
     )?
     .query_row([&hash[..]], |r| {
         let sans: String = r.get(2)?;
@@ -40,6 +43,9 @@ pub(super) fn token(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Opt
             created_at: r.get(3)?,
             expires_at: r.get(4)?,
             uses_left: r.get(5)?,
+            validity: r
+                .get::<_, Option<i64>>(6)?
+                .and_then(|s| Lifetime::from_secs(u64::try_from(s).ok()?)),
         })
     })
     .optional()

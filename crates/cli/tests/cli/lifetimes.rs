@@ -1,0 +1,202 @@
+//! Validity as a duration (`--validity 90s`, a profile's `validity = "15m"`) and `[urls]`
+//! (cRLDistributionPoints, authorityInfoAccess), judged by openssl and Python's
+//! `cryptography`.
+
+use crate::common::Env;
+
+/// notAfter − notBefore of `cert`, in seconds, as Python's `cryptography` reads them.
+pub fn life_secs(env: &Env, cert: &str) -> i64 {
+    let script = "import sys\nfrom cryptography import x509\n\
+        c = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())\n\
+        print(int((c.not_valid_after_utc - c.not_valid_before_utc).total_seconds()))\n";
+    let out = std::process::Command::new("python3")
+        .current_dir(env.root())
+        .args(["-c", script, cert])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds")
+}
+
+/// The authorityInfoAccess of `cert` as (method, URL) pairs, read by `cryptography`.
+fn aia(env: &Env, cert: &str) -> Vec<String> {
+    let script = "import sys\nfrom cryptography import x509\n\
+        c = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())\n\
+        e = c.extensions.get_extension_for_class(x509.AuthorityInformationAccess)\n\
+        for d in e.value: print(d.access_method._name, d.access_location.value)\n\
+        e = c.extensions.get_extension_for_class(x509.CRLDistributionPoints)\n\
+        for p in e.value:\n    for n in p.full_name: print('crl', n.value)\n";
+    let out = std::process::Command::new("python3")
+        .current_dir(env.root())
+        .args(["-c", script, cert])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn edit_toml(env: &Env, from: &str, to: &str) {
+    let toml = env.read("ca/ca.toml");
+    assert!(toml.contains(from), "{toml}");
+    env.write("ca/ca.toml", toml.replacen(from, to, 1));
+}
+
+#[test]
+fn certificates_can_live_seconds_minutes_or_days() {
+    let env = Env::new();
+    env.root_ca();
+    env.issue("ca", "brief", "client", &["--validity", "90s"]);
+    assert_eq!(life_secs(&env, "out/brief.crt"), 90 + 60);
+    env.issue("ca", "two", "client", &["--days", "2"]);
+    assert_eq!(life_secs(&env, "out/two.crt"), 2 * 86_400 + 60);
+    env.ssl(&["verify", "-CAfile", "ca/ca.crt", "out/brief.crt"]);
+
+    // Both at once, or a bad duration: clap refuses, naming the flag.
+    let out = env
+        .mtls(&[
+            "ca",
+            "issue",
+            "x",
+            "--profile",
+            "client",
+            "--days",
+            "1",
+            "--validity",
+            "1h",
+        ])
+        .run()
+        .fails();
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    for bad in ["0", "1w", "-1m", "1.5h", "inf"] {
+        let flag = format!("--validity={bad}");
+        let out = env
+            .mtls(&["ca", "issue", "x", "--profile", "client", &flag])
+            .run()
+            .fails();
+        assert!(out.stderr.contains("--validity"), "{bad}: {}", out.stderr);
+    }
+
+    // A profile whose default is a duration; `ca sign` takes --validity too.
+    edit_toml(
+        &env,
+        "[profiles.client]",
+        "[profiles.ephemeral]\nvalidity = \"15m\"\nkey_usage = [\"digitalSignature\"]\n\
+         extended_key_usage = [\"clientAuth\"]\n\n[profiles.client]",
+    );
+    env.issue("ca", "eph", "ephemeral", &[]);
+    assert_eq!(life_secs(&env, "out/eph.crt"), 15 * 60 + 60);
+    let csr = env.openssl_csr("req1", &crate::common::leaf_subject("req1"), &[]);
+    env.ok(&[
+        "ca",
+        "sign",
+        &csr,
+        "--profile",
+        "client",
+        "--validity",
+        "36h",
+        "--out",
+        "out/req1.crt",
+    ]);
+    assert_eq!(life_secs(&env, "out/req1.crt"), 36 * 3600 + 60);
+
+    // days and validity together in a profile: refused, naming the profile and the file.
+    let eph = "[profiles.ephemeral]\nvalidity = \"15m\"\n";
+    edit_toml(&env, eph, &format!("{eph}days = 3\n"));
+    let out = env
+        .mtls(&["ca", "issue", "z", "--profile", "client"])
+        .run()
+        .failure();
+    assert!(
+        out.stderr.contains("ephemeral")
+            && out.stderr.contains("not both")
+            && out.stderr.contains("ca.toml"),
+        "{}",
+        out.stderr
+    );
+    edit_toml(
+        &env,
+        &format!("{eph}days = 3\n"),
+        "[profiles.ephemeral]\nvalidity = \"15 minutes\"\n",
+    );
+    let out = env
+        .mtls(&["ca", "issue", "z", "--profile", "client"])
+        .run()
+        .failure();
+    assert!(
+        out.stderr.contains("15 minutes") && out.stderr.contains("ca.toml"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn urls_in_ca_toml_go_into_every_issued_certificate() {
+    let env = Env::new();
+    env.root_ca();
+    edit_toml(
+        &env,
+        "\n[urls]\n",
+        "\n[urls]\ncrl = \"http://ca.example:9080/crl\"\nocsp = \"http://ocsp.example/\"\n\
+         ca_issuers = [\"http://ca.example:9080/ca.crt\", \"ldap://ldap.example/cn=Root\"]\n",
+    );
+    env.issue("ca", "web", "server", &["--san", "DNS:web.example"]);
+    let text = env.cert_text("out/web.crt");
+    for want in [
+        "X509v3 CRL Distribution Points",
+        "URI:http://ca.example:9080/crl",
+        "OCSP - URI:http://ocsp.example/",
+        "CA Issuers - URI:http://ca.example:9080/ca.crt",
+        "CA Issuers - URI:ldap://ldap.example/cn=Root",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert_eq!(
+        aia(&env, "out/web.crt"),
+        [
+            "OCSP http://ocsp.example/",
+            "caIssuers http://ca.example:9080/ca.crt",
+            "caIssuers ldap://ldap.example/cn=Root",
+            "crl http://ca.example:9080/crl",
+        ]
+    );
+    env.ssl(&["verify", "-CAfile", "ca/ca.crt", "out/web.crt"]);
+
+    // A URL that is not one: every command refuses, naming the entry and the file.
+    for bad in [
+        "ca.example/crl",
+        "http://a b/crl",
+        "ftp://ca.example/crl",
+        "http://",
+    ] {
+        let toml = env.read("ca/ca.toml");
+        let start = toml.find("\ncrl = \"").unwrap() + 1;
+        let end = start + toml[start..].find('\n').unwrap();
+        env.write(
+            "ca/ca.toml",
+            format!("{}crl = \"{bad}\"{}", &toml[..start], &toml[end..]),
+        );
+        let out = env
+            .mtls(&["ca", "issue", "z", "--profile", "client"])
+            .run()
+            .failure();
+        assert!(
+            out.stderr.contains("urls.crl") && out.stderr.contains("ca.toml"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+}

@@ -58,7 +58,8 @@ fn run(ca: &Mutex<CertificateAuthority>, jobs: Vec<Job>) {
     let mut inputs = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
     for j in jobs {
-        inputs.push((j.csr, j.token));
+        // The store writes the entry of each certificate it records, in the same transaction.
+        inputs.push((j.csr, j.token, Some(j.audit.clone())));
         rest.push((j.audit, j.reply));
     }
     let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,36 +73,25 @@ fn run(ca: &Mutex<CertificateAuthority>, jobs: Vec<Job>) {
             rest.iter().map(|_| Err(e.clone())).collect()
         }
     };
-    let mut entries = Vec::with_capacity(rest.len());
+    // Refusals are logged here (one more transaction only when a batch has any).
+    let mut entries = Vec::new();
     for (r, (entry, _)) in results.iter().zip(rest.iter_mut()) {
-        entries.push(filled(
-            std::mem::replace(entry, AuditEntry::new(0, "", "")),
-            r,
-        ));
+        if let Err(err) = r {
+            let mut e = std::mem::replace(entry, AuditEntry::new(0, "", ""));
+            e.outcome = err.outcome();
+            e.detail = Some(err.message.clone());
+            entries.push(e);
+        }
     }
-    if let Err(e) = ca.store().add_audits(&entries) {
+    if !entries.is_empty()
+        && let Err(e) = ca.store().add_audits(&entries)
+    {
         eprintln!("warning: the audit log could not be written: {e}");
     }
     drop(ca);
     for (r, (_, reply)) in results.into_iter().zip(rest) {
         let _ = reply.send(r);
     }
-}
-
-/// The audit entry of one enrollment's outcome.
-fn filled(mut e: AuditEntry, r: &Enrolled) -> AuditEntry {
-    match r {
-        Ok((t, issued)) => {
-            e.actor = format!("token:{}", t.name);
-            e.target = Some(issued.serial.hex());
-            e.detail = Some(format!("profile {}", t.profile));
-        }
-        Err(err) => {
-            e.outcome = err.outcome();
-            e.detail = Some(err.message.clone());
-        }
-    }
-    e
 }
 
 /// Queues one enrollment and waits for its batch.

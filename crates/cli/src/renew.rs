@@ -177,7 +177,9 @@ fn next_renewal(cert: &Path) -> Result<Duration> {
     let jitter = life * 5 / 100 * i64::from(r as u16) / i64::from(u16::MAX);
     let at = got + life * 2 / 3 - jitter;
     // At least a second between renewals, whatever the certificate says.
-    Ok(Duration::from_secs(u64::try_from(at - now).unwrap_or(0).max(1)))
+    Ok(Duration::from_secs(
+        u64::try_from(at - now).unwrap_or(0).max(1),
+    ))
 }
 
 fn first_der(data: &[u8], path: &Path) -> Result<Vec<u8>> {

@@ -143,6 +143,15 @@ impl TokenRecord {
         self
     }
 
+    /// What it allows, for the audit log: `profile client, 1 use(s), certificates valid 15m`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("profile {}, {} use(s)", self.profile, self.uses_left);
+        if let Some(v) = self.validity {
+            s.push_str(&format!(", certificates valid {v}"));
+        }
+        s
+    }
+
     /// Why it cannot be used at `now`, if it cannot.
     pub fn refusal(&self, now: i64) -> Option<TokenRefusal> {
         if now >= self.expires_at {

@@ -90,10 +90,7 @@ pub(crate) async fn create_token(
     let mut entry = AuditEntry::new(now, format!("cert:{}", admin.hex()), "token.create");
     entry.target = Some(record.name.clone());
     entry.peer = Some(peer.addr.to_string());
-    entry.detail = Some(format!(
-        "profile {}, {} use(s)",
-        record.profile, record.uses_left
-    ));
+    entry.detail = Some(record.summary());
     audit(&s, entry).await;
     let body = json!({
         "token": secret.expose(),

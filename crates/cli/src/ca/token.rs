@@ -50,10 +50,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<
     let secret = ca.create_token(&record)?;
     let mut entry = AuditEntry::new(now, "local", "token.create");
     entry.target = Some(record.name.clone());
-    entry.detail = Some(format!(
-        "profile {}, {} use(s)",
-        record.profile, record.uses_left
-    ));
+    entry.detail = Some(record.summary());
     ca.store().add_audit(&entry)?;
     out::say!("{}", secret.expose());
     let url = a.remote.url.as_deref().unwrap_or("https://CA-HOST:9443");
@@ -63,10 +60,9 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, a: TokenArgs) -> Result<
         shell_word(&record.name)
     );
     out::note(&format!(
-        "token {:?}: profile {}, {} use(s), expires {}; it is shown only now",
+        "token {:?}: {}, expires {}; it is shown only now",
         record.name,
-        record.profile,
-        record.uses_left,
+        record.summary(),
         mtls_pki::time::rfc3339(record.expires_at),
     ));
     Ok(())

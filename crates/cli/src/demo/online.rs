@@ -29,7 +29,11 @@ use crate::renew::{Event, RenewArgs};
 const WEB_LIFE_SECS: u64 = 5;
 
 /// Plays the act with `ca` (unlocked), numbering its steps from `first`, in `dir/online`.
-pub(super) async fn act(dir: &Path, mut ca: CertificateAuthority, first: u32) -> Result<Vec<Check>> {
+pub(super) async fn act(
+    dir: &Path,
+    mut ca: CertificateAuthority,
+    first: u32,
+) -> Result<Vec<Check>> {
     let work = dir.join("online");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let ca_crt = ca.dir().join(mtls_pki::ca::files::CERT);
@@ -52,7 +56,10 @@ pub(super) async fn act(dir: &Path, mut ca: CertificateAuthority, first: u32) ->
         .map(|a| format!("http://{a}"))
         .context("the CA server has no HTTP listener")?;
     say(&format!("ca serve | API on {api}, CRL on {http}/crl"));
-    say(&format!("ca serve | CA fingerprint SHA256 {}", running.fingerprint));
+    say(&format!(
+        "ca serve | CA fingerprint SHA256 {}",
+        running.fingerprint
+    ));
     let admin = Remote {
         url: Some(api.clone()),
         cert: Some(work.join("admin.crt")),
@@ -120,7 +127,11 @@ fn certificates(ca: &mut CertificateAuthority, work: &Path) -> Result<()> {
 }
 
 /// An API call as the admin, off the async workers (the client runs its own runtime).
-async fn as_admin(stage: &Stage, path: &'static str, body: serde_json::Value) -> Result<serde_json::Value> {
+async fn as_admin(
+    stage: &Stage,
+    path: &'static str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
     let remote = stage.admin.clone();
     let ca = stage.ca_crt.clone();
     tokio::task::spawn_blocking(move || remote.call(ca, "POST", path, &body).map(|a| a.json()))
@@ -145,14 +156,20 @@ fn enroll_args(stage: &Stage, token: &str, name: &str) -> EnrollArgs {
 /// An admin makes a single-use token; device1 trades it for a certificate, and a second use is
 /// refused. Returns device1's serial.
 async fn enroll(stage: &Stage, n: u32, checks: &mut Vec<Check>) -> Result<String> {
-    step(n, "An admin makes a one-time token; device1 enrolls with it (its key never leaves it)");
+    step(
+        n,
+        "An admin makes a one-time token; device1 enrolls with it (its key never leaves it)",
+    );
     let v = as_admin(
         stage,
         "/v1/tokens",
         json!({"name": "device1", "profile": "client", "ttl": "5m", "uses": 1}),
     )
     .await?;
-    let token = v["token"].as_str().context("no token in the answer")?.to_string();
+    let token = v["token"]
+        .as_str()
+        .context("no token in the answer")?
+        .to_string();
     say("admin    | POST /v1/tokens: a token for device1, one use, 5 minutes");
     let args = enroll_args(stage, &token, "device1");
     let got = tokio::task::spawn_blocking(move || crate::enroll::enroll(&args))
@@ -160,7 +177,10 @@ async fn enroll(stage: &Stage, n: u32, checks: &mut Vec<Check>) -> Result<String
         .context("the enrollment's thread")?;
     let (ok, seen, serial) = match got {
         Ok(g) => {
-            say(&format!("device1  | enrolled: serial {} until {}", g.serial, g.not_after));
+            say(&format!(
+                "device1  | enrolled: serial {} until {}",
+                g.serial, g.not_after
+            ));
             (true, format!("201, serial {}", g.serial), g.serial)
         }
         Err(e) => (false, format!("{e:#}"), String::new()),
@@ -222,7 +242,10 @@ impl Served {
             stop_rx,
             Some(ready_tx),
         ));
-        let addr = ready_rx.await.context("mtls serve did not start")?.to_string();
+        let addr = ready_rx
+            .await
+            .context("mtls serve did not start")?
+            .to_string();
         seen.wait(0, Duration::from_secs(3), &|r| r.kind == "crl_fetched")
             .await;
         Ok(Served {
@@ -249,7 +272,11 @@ impl Served {
         checks.push(Check {
             what: "online servers' shutdown".into(),
             expected: "clean stop".into(),
-            seen: if ok { "stopped".into() } else { format!("{stopped:?}") },
+            seen: if ok {
+                "stopped".into()
+            } else {
+                format!("{stopped:?}")
+            },
             ok,
         });
         self.printer.abort();
@@ -346,7 +373,11 @@ async fn renew(
     checks.push(Check {
         what: "device1 across the renewal".into(),
         expected: "stays connected".into(),
-        seen: if stayed { "still exchanging".into() } else { "disconnected".into() },
+        seen: if stayed {
+            "still exchanging".into()
+        } else {
+            "disconnected".into()
+        },
         ok: stayed,
     });
     Ok(live)
@@ -354,7 +385,10 @@ async fn renew(
 
 /// The admin revokes device1 through the API. Returns when.
 async fn revoke(stage: &Stage, serial: &str, n: u32, checks: &mut Vec<Check>) -> Result<Instant> {
-    step(n, "An admin revokes device1 through the API (POST /v1/revoke)");
+    step(
+        n,
+        "An admin revokes device1 through the API (POST /v1/revoke)",
+    );
     let at = Instant::now();
     let r = as_admin(
         stage,
@@ -387,7 +421,9 @@ async fn refuse(stage: &Stage, srv: &Served, since: Instant, n: u32, checks: &mu
     let closed = srv
         .seen
         .wait(0, Duration::from_secs(5), &|r| {
-            r.kind == "closed" && r.cn.as_deref() == Some("device1") && r.message.contains("revoked")
+            r.kind == "closed"
+                && r.cn.as_deref() == Some("device1")
+                && r.message.contains("revoked")
         })
         .await;
     let closed_ok = closed.is_some();

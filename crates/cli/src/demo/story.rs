@@ -61,7 +61,10 @@ pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
 
 /// The online act alone, with a new CA in `dir/ca`.
 pub(super) async fn online_only(dir: &Path) -> Result<Vec<Check>> {
-    step(1, "A private CA (policy match: C, ST, O must equal the CA's)");
+    step(
+        1,
+        "A private CA (policy match: C, ST, O must equal the CA's)",
+    );
     let (ca, _) = new_ca(&dir.join("ca"), DEMO_PASS)?;
     super::online::act(dir, ca, 2).await
 }
@@ -190,7 +193,12 @@ impl Server {
         let printer = tokio::spawn(narrate(rx, seen.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel();
-        let mut args = serve_args(&pki.certs, &pki.ca_dir.join("ca.crt"), "server.chain.pem", "server.key");
+        let mut args = serve_args(
+            &pki.certs,
+            &pki.ca_dir.join("ca.crt"),
+            "server.chain.pem",
+            "server.key",
+        );
         args.crl = vec![pki.ca_dir.join("crl.pem")];
         let task = tokio::spawn(serve::serve(
             args,

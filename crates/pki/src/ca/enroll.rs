@@ -6,7 +6,7 @@ use crate::csr::Request;
 use crate::error::{Error, Result};
 use crate::san::San;
 use crate::serial::Serial;
-use crate::store::{CertRecord, InsertGuard};
+use crate::store::{AuditEntry, CertRecord, InsertGuard};
 use crate::time;
 use crate::token::{self, Secret, TokenRecord};
 
@@ -33,7 +33,7 @@ impl CertificateAuthority {
     /// naming a subjectAltName the token does not allow, and whatever [`sign`](Self::sign)
     /// refuses (the profile's policy and `san_allow` still apply).
     pub fn enroll(&mut self, req: Request, secret: &str) -> Result<(TokenRecord, Issued)> {
-        self.enroll_many(vec![(req, secret.to_string())])?
+        self.enroll_many(vec![(req, secret.to_string(), None)])?
             .pop()
             .unwrap_or_else(|| Err(Error::invalid("enrollment", "nothing was issued")))
     }
@@ -41,17 +41,26 @@ impl CertificateAuthority {
     /// [`enroll`](Self::enroll) for many requests at once, recorded in one transaction (one
     /// fsync: the online CA's group commit). Each result is that request's; the outer error
     /// is the CA's own (expired, the database).
+    ///
+    /// A job's audit entry, when given, is completed (actor `token:NAME`, the profile, the
+    /// new serial) and written in that transaction for each certificate recorded; for a
+    /// refused job, the caller writes its own.
     pub fn enroll_many(
         &mut self,
-        jobs: Vec<(Request, String)>,
+        jobs: Vec<(Request, String, Option<AuditEntry>)>,
     ) -> Result<Vec<Result<(TokenRecord, Issued)>>> {
         let now = time::now().unix_timestamp();
         let mut out: Vec<Option<Result<(TokenRecord, Issued)>>> = Vec::with_capacity(jobs.len());
         let mut batch = Vec::new();
         let mut tokens = Vec::new();
-        for (req, secret) in jobs {
+        for (req, secret, audit) in jobs {
             match self.enroll_request(req, &secret, now) {
-                Ok((t, sign, guard)) => {
+                Ok((t, sign, mut guard)) => {
+                    guard.audit = audit.map(|mut e| {
+                        e.actor = format!("token:{}", t.name);
+                        e.detail = Some(format!("profile {}", t.profile));
+                        e
+                    });
                     out.push(None);
                     batch.push((sign, guard));
                     tokens.push(t);

@@ -176,6 +176,7 @@ impl CertificateAuthority {
                 unique_at,
                 token: token.map(|t| (*t, now.unix_timestamp())),
                 supersedes: supersedes.cloned(),
+                audit: None,
             };
             record_chunk(self.store.as_mut(), chunk, &issuer, &guard)?;
             done += chunk.len();

@@ -244,6 +244,10 @@ pub struct InsertGuard {
     pub token: Option<(TokenHash, i64)>,
     /// The certificate the (single) record renews.
     pub supersedes: Option<Serial>,
+    /// An audit entry written in the same transaction when the record is inserted (its
+    /// target set to the new serial): the log and the store cannot disagree, and a batch
+    /// costs one fsync, not two.
+    pub audit: Option<AuditEntry>,
 }
 
 /// Which records [`Store::list`] returns.

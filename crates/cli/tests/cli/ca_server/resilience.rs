@@ -104,6 +104,18 @@ fn a_killed_server_never_answered_for_a_certificate_it_did_not_keep() {
         issued,
         "every use consumed is a recorded certificate"
     );
+    // The audit log is written in the same transaction: one `enroll ok` entry, naming the
+    // serial, per recorded certificate, whenever the kill came.
+    let unlogged: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM certs c WHERE profile = 'client' AND NOT EXISTS \
+             (SELECT 1 FROM audit a WHERE a.action = 'enroll' AND a.outcome = 'ok' \
+              AND a.target = c.serial AND a.actor LIKE 'token:%')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unlogged, 0, "certificates without their audit entry");
 }
 
 /// Slow and garbage clients never block the others: with 200 silent TCP connections on the

@@ -120,6 +120,11 @@ fn insert_in(
     if let (Some(old), [new]) = (&guard.supersedes, records) {
         online::add_supersedes(tx, &new.serial, old).map_err(|e| db_err(path, e))?;
     }
+    if let (Some(entry), [new]) = (&guard.audit, records) {
+        let mut entry = entry.clone();
+        entry.target = Some(new.serial.hex());
+        online::add_audit(tx, &entry).map_err(|e| db_err(path, e))?;
+    }
     Ok(())
 }
 

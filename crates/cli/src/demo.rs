@@ -7,6 +7,7 @@ mod client;
 mod online;
 mod report;
 mod seen;
+mod served;
 mod story;
 
 use std::path::{Path, PathBuf};

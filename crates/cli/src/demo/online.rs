@@ -13,14 +13,13 @@ use anyhow::{Context, Result};
 use mtls_pki::time::Lifetime;
 use mtls_pki::{CertificateAuthority, KeyType, Name, San};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use super::client::{Env, refused, run_client};
 use super::report::{Check, say, step};
-use super::seen::Seen;
-use super::story::{narrate, serve_args, write_issued};
+use super::served::{Served, serve_args};
+use super::story::write_issued;
 use crate::enroll::EnrollArgs;
-use crate::log::{Logger, Record};
 use crate::remote::Remote;
 use crate::renew::{Event, RenewArgs};
 
@@ -74,13 +73,13 @@ pub(super) async fn act(
     };
     let mut checks = Vec::new();
     let device = enroll(&stage, first + 1, &mut checks).await?;
-    let srv = Served::start(&stage, &http, first + 2).await?;
+    let srv = serve(&stage, &http, first + 2).await?;
     let live = renew(&stage, &srv, &mut checks).await?;
     let revoked_at = revoke(&stage, &device, first + 3, &mut checks).await?;
     refuse(&stage, &srv, revoked_at, first + 4, &mut checks).await;
     let _ = tokio::time::timeout(Duration::from_secs(3), live).await;
     step(first + 5, "Stopping mtls serve and the CA server");
-    srv.stop(&mut checks).await;
+    srv.stop("online servers' shutdown", &mut checks).await;
     running.shutdown().await;
     Ok(checks)
 }
@@ -213,74 +212,19 @@ async fn enroll(stage: &Stage, n: u32, checks: &mut Vec<Check>) -> Result<String
 }
 
 /// `mtls serve` on the short-lived certificate, fetching the CRL from the CA server.
-struct Served {
-    addr: String,
-    seen: Seen,
-    stop_tx: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<()>>,
-    printer: tokio::task::JoinHandle<()>,
+async fn serve(stage: &Stage, http: &str, n: u32) -> Result<Served> {
+    step(
+        n,
+        "mtls serve on the 5-second certificate, --crl-url from the CA; device1 connects and stays",
+    );
+    let mut args = serve_args(&stage.work, &stage.ca_crt, "web.crt", "web.key");
+    args.crl_url = vec![format!("{http}/crl")];
+    args.crl_refresh = Duration::from_millis(500);
+    Served::start(args, "crl_fetched").await
 }
 
-impl Served {
-    async fn start(stage: &Stage, http: &str, n: u32) -> Result<Served> {
-        step(
-            n,
-            "mtls serve on the 5-second certificate, --crl-url from the CA; device1 connects and stays",
-        );
-        let mut args = serve_args(&stage.work, &stage.ca_crt, "web.crt", "web.key");
-        args.crl = Vec::new();
-        args.crl_url = vec![format!("{http}/crl")];
-        args.crl_refresh = Duration::from_millis(500);
-        let seen = Seen::default();
-        let (tx, rx) = mpsc::unbounded_channel::<Record>();
-        let printer = tokio::spawn(narrate(rx, seen.clone()));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let task = tokio::spawn(crate::serve::serve(
-            args,
-            Logger::observed(tx, true),
-            stop_rx,
-            Some(ready_tx),
-        ));
-        let addr = ready_rx
-            .await
-            .context("mtls serve did not start")?
-            .to_string();
-        seen.wait(0, Duration::from_secs(3), &|r| r.kind == "crl_fetched")
-            .await;
-        Ok(Served {
-            addr,
-            seen,
-            stop_tx,
-            task,
-            printer,
-        })
-    }
-
-    fn env<'a>(&'a self, stage: &'a Stage) -> Env<'a> {
-        Env {
-            certs: &stage.work,
-            addr: &self.addr,
-            ca: &stage.ca_crt,
-        }
-    }
-
-    async fn stop(self, checks: &mut Vec<Check>) {
-        let _ = self.stop_tx.send(true);
-        let stopped = tokio::time::timeout(Duration::from_secs(6), self.task).await;
-        let ok = matches!(stopped, Ok(Ok(Ok(()))));
-        checks.push(Check {
-            what: "online servers' shutdown".into(),
-            expected: "clean stop".into(),
-            seen: if ok {
-                "stopped".into()
-            } else {
-                format!("{stopped:?}")
-            },
-            ok,
-        });
-        self.printer.abort();
-    }
+fn env<'a>(stage: &'a Stage, srv: &'a Served) -> Env<'a> {
+    srv.env(&stage.work, &stage.ca_crt)
 }
 
 /// device1 connects for good; `mtls renew --daemon` renews web.crt at 2/3 of its life;
@@ -291,7 +235,7 @@ async fn renew(
     srv: &Served,
     checks: &mut Vec<Check>,
 ) -> Result<tokio::task::JoinHandle<Result<crate::connect::Outcome>>> {
-    let env = srv.env(stage);
+    let env = env(stage, srv);
     let before = srv.seen.len();
     let live = tokio::spawn(run_client(
         "device1".into(),
@@ -427,7 +371,7 @@ async fn refuse(stage: &Stage, srv: &Served, since: Instant, n: u32, checks: &mu
         })
         .await;
     let closed_ok = closed.is_some();
-    let env = srv.env(stage);
+    let env = env(stage, srv);
     let r = run_client(
         "device1".into(),
         env.client("device1", vec![], Some(1), Duration::ZERO, 1),

@@ -7,13 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mtls_pki::{CertificateAuthority, InitOptions, KeyType, Name, Policy, Reason, San, fsutil};
-use tokio::sync::{mpsc, oneshot, watch};
 
 use super::client::{Env, refused, run_client};
 use super::report::{Check, say, step};
-use super::seen::Seen;
-use crate::log::{Logger, Record};
-use crate::serve::{self, ServeArgs};
+use super::served::{Served, serve_args};
 
 /// The demo CA's subject (the seed's).
 const SUBJECT: &str = "/C=CN/ST=GuangDong/L=GuangZhou/O=XXX, Inc./CN=XXX Root CA";
@@ -47,14 +44,15 @@ pub(super) fn write_issued(
 /// returns what was expected and seen. One function per step.
 pub(super) async fn story(dir: &Path, clients: u32) -> Result<Vec<Check>> {
     let mut pki = Pki::make(dir, clients)?;
-    let srv = Server::start(&pki).await?;
+    let srv = start_server(&pki).await?;
     let mut checks = Vec::new();
     exchange(&pki, &srv, clients, &mut checks).await?;
     pins(&pki, &srv, &mut checks).await;
     revoke_live(&mut pki, &srv, &mut checks).await?;
     reconnect_revoked(&pki, &srv, &mut checks).await;
     foreign(&pki, &srv, &mut checks).await?;
-    srv.stop(&mut checks).await;
+    step(9, "Stopping the server (close_notify to every peer)");
+    srv.stop("server shutdown", &mut checks).await;
     checks.extend(super::online::act(dir, pki.ca, 10).await?);
     Ok(checks)
 }
@@ -97,6 +95,7 @@ struct Pki {
     dir: std::path::PathBuf,
     certs: std::path::PathBuf,
     ca_dir: std::path::PathBuf,
+    ca_crt: std::path::PathBuf,
     ca: CertificateAuthority,
     pass: &'static [u8],
     server_sha: String,
@@ -162,6 +161,7 @@ impl Pki {
         Ok(Pki {
             dir: dir.to_path_buf(),
             certs,
+            ca_crt: ca_dir.join("ca.crt"),
             ca_dir,
             ca,
             pass,
@@ -171,138 +171,20 @@ impl Pki {
     }
 }
 
-/// The running server and what it logged (step 3).
-struct Server {
-    addr: String,
-    ca_crt: std::path::PathBuf,
-    seen: Seen,
-    stop_tx: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<()>>,
-    printer: tokio::task::JoinHandle<()>,
+/// Step 3: `mtls serve` in this process on a free port, its log recorded and narrated.
+async fn start_server(pki: &Pki) -> Result<Served> {
+    step(
+        3,
+        "mtls serve on 127.0.0.1 (free port), client certificates required, CRL watched",
+    );
+    let mut args = serve_args(&pki.certs, &pki.ca_crt, "server.chain.pem", "server.key");
+    args.crl = vec![pki.ca_dir.join("crl.pem")];
+    Served::start(args, "listening").await
 }
 
-impl Server {
-    /// Step 3: `mtls serve` in this process on a free port, its log recorded and narrated.
-    async fn start(pki: &Pki) -> Result<Server> {
-        step(
-            3,
-            "mtls serve on 127.0.0.1 (free port), client certificates required, CRL watched",
-        );
-        let seen = Seen::default();
-        let (tx, rx) = mpsc::unbounded_channel::<Record>();
-        let printer = tokio::spawn(narrate(rx, seen.clone()));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let mut args = serve_args(
-            &pki.certs,
-            &pki.ca_dir.join("ca.crt"),
-            "server.chain.pem",
-            "server.key",
-        );
-        args.crl = vec![pki.ca_dir.join("crl.pem")];
-        let task = tokio::spawn(serve::serve(
-            args,
-            Logger::observed(tx, true),
-            stop_rx,
-            Some(ready_tx),
-        ));
-        let addr = ready_rx
-            .await
-            .context("the server did not start")?
-            .to_string();
-        seen.wait(0, Duration::from_secs(2), &|r| r.kind == "listening")
-            .await;
-        Ok(Server {
-            addr,
-            ca_crt: pki.ca_dir.join("ca.crt"),
-            seen,
-            stop_tx,
-            task,
-            printer,
-        })
-    }
-
-    /// Where clients find the server and their certificates.
-    fn env<'a>(&'a self, pki: &'a Pki) -> Env<'a> {
-        Env {
-            certs: &pki.certs,
-            addr: &self.addr,
-            ca: &self.ca_crt,
-        }
-    }
-
-    /// Step 9: the server stops, sending close_notify to every peer.
-    async fn stop(self, checks: &mut Vec<Check>) {
-        step(9, "Stopping the server (close_notify to every peer)");
-        let _ = self.stop_tx.send(true);
-        let stopped = tokio::time::timeout(Duration::from_secs(6), self.task).await;
-        let ok = matches!(stopped, Ok(Ok(Ok(()))));
-        checks.push(Check {
-            what: "server shutdown".into(),
-            expected: "clean stop".into(),
-            seen: if ok {
-                "stopped".into()
-            } else {
-                format!("{stopped:?}")
-            },
-            ok,
-        });
-        self.printer.abort();
-    }
-}
-
-/// The server's options in the demo: `certs/CERT` and `certs/KEY`, clients of `ca`, no CRL.
-pub(super) fn serve_args(certs: &Path, ca: &Path, cert: &str, key: &str) -> ServeArgs {
-    ServeArgs {
-        listen: "127.0.0.1:0".into(),
-        cert: certs.join(cert),
-        key: certs.join(key),
-        ca: ca.to_path_buf(),
-        crl: vec![],
-        crl_url: vec![],
-        crl_refresh: Duration::from_secs(30),
-        verify: crate::argparse::VerifyArg::Peer,
-        allow_cn: vec![],
-        allow_san: vec![],
-        crl_soft_fail: false,
-        tls_min: crate::argparse::TlsArg::V12,
-        ciphers: None,
-        heartbeat: Duration::from_millis(250),
-        starttls: false,
-        handshake_timeout: Duration::from_secs(5),
-        strict: false,
-        max_conns: 100,
-        key_passphrase_file: None,
-        json_log: false,
-    }
-}
-
-/// Prints the server's interesting records as they come, and keeps every one in `seen`.
-pub(super) async fn narrate(mut rx: mpsc::UnboundedReceiver<Record>, seen: Seen) {
-    while let Some(r) = rx.recv().await {
-        let interesting = matches!(
-            r.kind,
-            "listening"
-                | "handshake_failed"
-                | "received"
-                | "crl_reloaded"
-                | "crl_fetched"
-                | "cert_reloaded"
-                | "closed"
-                | "encrypted"
-        );
-        if interesting {
-            let who = match (r.conn, &r.cn) {
-                (Some(c), Some(cn)) => format!("conn {c} {cn}: "),
-                (Some(c), None) => format!("conn {c}: "),
-                _ => String::new(),
-            };
-            say(&format!("server  | {who}{}", r.message));
-        }
-        if let Ok(mut v) = seen.0.lock() {
-            v.push(r);
-        }
-    }
+/// Where clients find the server and their certificates.
+fn env<'a>(pki: &'a Pki, srv: &'a Served) -> Env<'a> {
+    srv.env(&pki.certs, &pki.ca_crt)
 }
 
 /// The pin every good client uses: the expected HostNameMismatch, on server.crt only.
@@ -311,8 +193,8 @@ fn pin(pki: &Pki) -> Vec<String> {
 }
 
 /// Step 4: every client exchanges messages, pinning the expected HostNameMismatch.
-async fn exchange(pki: &Pki, srv: &Server, clients: u32, checks: &mut Vec<Check>) -> Result<()> {
-    let env = srv.env(pki);
+async fn exchange(pki: &Pki, srv: &Served, clients: u32, checks: &mut Vec<Check>) -> Result<()> {
+    let env = env(pki, srv);
     step(
         4,
         "Clients connect with mutual TLS, pinning the expected HostNameMismatch to server.crt",
@@ -366,8 +248,8 @@ async fn exchange(pki: &Pki, srv: &Server, clients: u32, checks: &mut Vec<Check>
 }
 
 /// Step 5: without the pin, or pinned to another certificate, a client is refused.
-async fn pins(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
-    let env = srv.env(pki);
+async fn pins(pki: &Pki, srv: &Served, checks: &mut Vec<Check>) {
+    let env = env(pki, srv);
     step(
         5,
         "A client that does not pin the mismatch is refused; so is one pinned to another certificate",
@@ -407,8 +289,8 @@ async fn pins(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
 
 /// Step 6: client1 is revoked while connected; the CRL is regenerated, hot-reloaded, and the
 /// live connection closed.
-async fn revoke_live(pki: &mut Pki, srv: &Server, checks: &mut Vec<Check>) -> Result<()> {
-    let env = srv.env(pki);
+async fn revoke_live(pki: &mut Pki, srv: &Served, checks: &mut Vec<Check>) -> Result<()> {
+    let env = env(pki, srv);
     step(
         6,
         "client1 is revoked while connected; the CRL is regenerated and hot-reloaded",
@@ -475,8 +357,8 @@ async fn revoke_live(pki: &mut Pki, srv: &Server, checks: &mut Vec<Check>) -> Re
 }
 
 /// Step 7: client1 reconnects and is refused with CertificateRevoked on both sides.
-async fn reconnect_revoked(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
-    let env = srv.env(pki);
+async fn reconnect_revoked(pki: &Pki, srv: &Served, checks: &mut Vec<Check>) {
+    let env = env(pki, srv);
     step(
         7,
         "client1 reconnects: refused with CertificateRevoked on both sides",
@@ -512,8 +394,8 @@ async fn reconnect_revoked(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) {
 }
 
 /// Step 8: a client from a foreign CA is refused.
-async fn foreign(pki: &Pki, srv: &Server, checks: &mut Vec<Check>) -> Result<()> {
-    let env = srv.env(pki);
+async fn foreign(pki: &Pki, srv: &Served, checks: &mut Vec<Check>) -> Result<()> {
+    let env = env(pki, srv);
     step(
         8,
         "A client with a certificate from a foreign CA is refused",

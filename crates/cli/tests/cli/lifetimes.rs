@@ -4,38 +4,15 @@
 
 use crate::common::Env;
 
-/// notAfter − notBefore of `cert`, in seconds, as Python's `cryptography` reads them.
-pub fn life_secs(env: &Env, cert: &str) -> i64 {
-    let script = "import sys\nfrom cryptography import x509\n\
-        c = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())\n\
-        print(int((c.not_valid_after_utc - c.not_valid_before_utc).total_seconds()))\n";
-    let out = std::process::Command::new("python3")
-        .current_dir(env.root())
-        .args(["-c", script, cert])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// What a Python `cryptography` script printed about `cert` (its first argument), line by line.
+fn python_on(env: &Env, script: &str, cert: &str) -> Vec<String> {
+    let script = format!(
+        "import sys\nfrom cryptography import x509\n\
+         c = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())\n{script}"
     );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("seconds")
-}
-
-/// The authorityInfoAccess of `cert` as (method, URL) pairs, read by `cryptography`.
-fn aia(env: &Env, cert: &str) -> Vec<String> {
-    let script = "import sys\nfrom cryptography import x509\n\
-        c = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())\n\
-        e = c.extensions.get_extension_for_class(x509.AuthorityInformationAccess)\n\
-        for d in e.value: print(d.access_method._name, d.access_location.value)\n\
-        e = c.extensions.get_extension_for_class(x509.CRLDistributionPoints)\n\
-        for p in e.value:\n    for n in p.full_name: print('crl', n.value)\n";
     let out = std::process::Command::new("python3")
         .current_dir(env.root())
-        .args(["-c", script, cert])
+        .args(["-c", &script, cert])
         .output()
         .expect("python3");
     assert!(
@@ -47,6 +24,21 @@ fn aia(env: &Env, cert: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// notAfter − notBefore of `cert`, in seconds, as Python's `cryptography` reads them.
+pub fn life_secs(env: &Env, cert: &str) -> i64 {
+    let script = "print(int((c.not_valid_after_utc - c.not_valid_before_utc).total_seconds()))\n";
+    python_on(env, script, cert)[0].parse().expect("seconds")
+}
+
+/// The authorityInfoAccess (method, URL) and cRLDistributionPoints (`crl`, URL) of `cert`.
+fn aia(env: &Env, cert: &str) -> Vec<String> {
+    let script = "e = c.extensions.get_extension_for_class(x509.AuthorityInformationAccess)\n\
+        for d in e.value: print(d.access_method._name, d.access_location.value)\n\
+        e = c.extensions.get_extension_for_class(x509.CRLDistributionPoints)\n\
+        for p in e.value:\n    for n in p.full_name: print('crl', n.value)\n";
+    python_on(env, script, cert)
 }
 
 fn edit_toml(env: &Env, from: &str, to: &str) {

@@ -192,3 +192,73 @@ fn urls_in_ca_toml_go_into_every_issued_certificate() {
         );
     }
 }
+
+#[test]
+fn openssl_urls_are_imported_into_urls_and_exported_back() {
+    let env = Env::new();
+    crate::common::openssl_ca_dir(&env, crate::common::PASS, "pw");
+    env.write(
+        "demoCA/openssl.cnf",
+        "[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndir = ./demoCA\n\
+         database = $dir/index.txt\nnew_certs_dir = $dir/newcerts\ncertificate = $dir/cacert.pem\n\
+         private_key = $dir/private/cakey.pem\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\n\
+         default_md = sha256\ndefault_days = 365\npolicy = policy_any\nx509_extensions = usr_cert\n\
+         [ policy_any ]\ncommonName = supplied\n\
+         [ usr_cert ]\nbasicConstraints = CA:FALSE\n\
+         crlDistributionPoints = URI:http://crl.example/root.crl, @more_points\n\
+         authorityInfoAccess = OCSP;URI:http://ocsp.example/, caIssuers;URI:http://crl.example/root.crt\n",
+    );
+    let out = env.ok(&[
+        "ca",
+        "import-openssl",
+        "demoCA",
+        "--config",
+        "demoCA/openssl.cnf",
+        "--dir",
+        "ca",
+    ]);
+    let said = out.all();
+    assert!(
+        said.contains("[urls]") && said.contains("@more_points"),
+        "{said}"
+    );
+    let toml = env.read("ca/ca.toml");
+    assert!(
+        toml.contains("crl = [\"http://crl.example/root.crl\"]"),
+        "{toml}"
+    );
+
+    // mtls issues with them ...
+    env.issue("ca", "dev", "client", &[]);
+    let text = env.cert_text("out/dev.crt");
+    assert!(
+        text.contains("URI:http://crl.example/root.crl")
+            && text.contains("OCSP - URI:http://ocsp.example/")
+            && text.contains("CA Issuers - URI:http://crl.example/root.crt"),
+        "{text}"
+    );
+    // ... and so does `openssl ca` with the exported configuration.
+    env.ok(&["ca", "export-openssl", "--dir", "ca", "exported"]);
+    let csr = env.openssl_csr("req", "/CN=req", &[]);
+    env.write("exp.pass", format!("{}\n", crate::common::PASS));
+    env.ssl(&[
+        "ca",
+        "-batch",
+        "-config",
+        "exported/openssl.cnf",
+        "-extensions",
+        "profile_client",
+        "-passin",
+        "file:exp.pass",
+        "-in",
+        &csr,
+        "-out",
+        "req.crt",
+    ]);
+    let text = env.cert_text("req.crt");
+    assert!(
+        text.contains("URI:http://crl.example/root.crl")
+            && text.contains("CA Issuers - URI:http://crl.example/root.crt"),
+        "{text}"
+    );
+}

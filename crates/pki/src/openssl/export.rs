@@ -224,7 +224,7 @@ fn openssl_cnf(ca: &CertificateAuthority, dir: &Path, usr_cert: Option<&str>) ->
     );
     match usr_cert {
         Some(text) => s.push_str(&format!("[ usr_cert ]\n{text}\n")),
-        None => s.push_str(&extension_section("usr_cert", &client)),
+        None => s.push_str(&extension_section("usr_cert", &client, &cfg.urls)),
     }
     let mut used = std::collections::HashSet::new();
     for (name, p) in profiles {
@@ -236,7 +236,7 @@ fn openssl_cnf(ca: &CertificateAuthority, dir: &Path, usr_cert: Option<&str>) ->
             n += 1;
         }
         s.push_str(&format!("# profile {name}\n"));
-        s.push_str(&extension_section(&section, p));
+        s.push_str(&extension_section(&section, p, &cfg.urls));
     }
     s.push_str("[ policy_mtls ]\n");
     for (a, r) in &cfg.policy.fields {
@@ -264,8 +264,13 @@ fn section_name(profile: &str) -> String {
 }
 
 /// An openssl.cnf extension section giving what `profile` gives (basicConstraints, keyUsage,
-/// extendedKeyUsage, key identifiers).
-fn extension_section(section: &str, profile: &crate::profile::Profile) -> String {
+/// extendedKeyUsage, key identifiers) and `[urls]` (crlDistributionPoints,
+/// authorityInfoAccess).
+fn extension_section(
+    section: &str,
+    profile: &crate::profile::Profile,
+    urls: &crate::urls::Urls,
+) -> String {
     let basic = match (profile.ca, profile.path_len) {
         (false, _) => "critical, CA:FALSE".to_string(),
         (true, None) => "critical, CA:TRUE".to_string(),
@@ -284,6 +289,7 @@ fn extension_section(section: &str, profile: &crate::profile::Profile) -> String
             profile.extended_key_usage.join(", ")
         ));
     }
+    s.push_str(&super::urls::to_section(urls));
     s.push_str("subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\n");
     s
 }

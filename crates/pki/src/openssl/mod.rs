@@ -16,6 +16,7 @@ mod export;
 mod import;
 pub mod index;
 mod settings;
+mod urls;
 
 use std::path::{Path, PathBuf};
 

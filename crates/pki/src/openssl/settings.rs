@@ -71,6 +71,9 @@ pub(super) fn apply(
     )?;
     if let Some(name) = get("x509_extensions") {
         out.usr_cert = usr_cert(cnf, name, &mut said);
+        if let Some(lines) = cnf.section(name) {
+            urls(lines, name, config, &mut said);
+        }
     }
     not_carried(&get, said.not_mapped);
     Ok(out)
@@ -104,6 +107,32 @@ fn usr_cert(cnf: &Cnf, name: &str, said: &mut Said<'_>) -> Option<(String, Strin
         "x509_extensions = {name}: kept for `export-openssl` (mtls issues with its own profiles)"
     ));
     Some((name.to_string(), text))
+}
+
+/// The section's CRL distribution points and authorityInfoAccess, as `[urls]`: mtls puts them
+/// into every certificate it issues, as the section did.
+fn urls(lines: &[(String, String)], section: &str, config: &mut Config, said: &mut Said<'_>) {
+    let (urls, skipped) = super::urls::from_section(lines);
+    for s in skipped {
+        said.not_mapped.push(format!(
+            "[{section}] {s}: [urls] takes URI: entries only; not carried over"
+        ));
+    }
+    if urls.is_empty() {
+        return;
+    }
+    match urls.validate() {
+        Ok(()) => {
+            said.mapped.push(format!(
+                "[{section}] crlDistributionPoints/authorityInfoAccess -> [urls] {}",
+                super::urls::to_section(&urls).trim().replace('\n', "; ")
+            ));
+            config.urls = urls;
+        }
+        Err(e) => said
+            .not_mapped
+            .push(format!("[{section}] {e}; [urls] left empty")),
+    }
 }
 
 /// Settings mtls has no equivalent for, unless they hold openssl's default.

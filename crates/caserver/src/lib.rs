@@ -23,6 +23,7 @@ mod keeper;
 pub mod limiter;
 mod listen;
 pub mod metrics;
+mod ocsp;
 mod routes;
 mod selfcert;
 mod server;
@@ -44,6 +45,9 @@ pub enum Error {
     /// The TLS configuration or a listener.
     #[error(transparent)]
     Socket(#[from] mtls_socket::Error),
+    /// The OCSP responder could not read the CA certificate.
+    #[error("the OCSP responder: {0}")]
+    Ocsp(String),
     /// A listener could not be opened.
     #[error("{what}: {source}")]
     Io {

@@ -80,7 +80,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let urls_filled = match http_addr.and_then(|a| published_base(a, &opts.sans)) {
         Some(base) => ca.fill_urls(mtls_pki::urls::Urls {
             crl: vec![format!("{base}/crl")],
-            ocsp: Vec::new(),
+            ocsp: vec![format!("{base}/ocsp")],
             ca_issuers: vec![format!("{base}/ca.crt")],
         }),
         None => Vec::new(),
@@ -92,11 +92,13 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let api_addr = api.local_addr()?;
     let roots_pem = ca.chain_pem().to_string();
     let ca_der = ca.cert_der().to_vec();
+    let ocsp = crate::ocsp::Responder::new(&ca)?;
     let crl = CrlCache::new(ca.dir().join(files::CRL));
     let ca_shared = Arc::new(Mutex::new(ca));
     let state = Arc::new(AppState {
         roots_pem,
         ca_der,
+        ocsp,
         crl,
         enroll: crate::batch::start(ca_shared.clone()),
         ca: ca_shared,

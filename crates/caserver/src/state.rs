@@ -20,6 +20,8 @@ pub(crate) struct AppState {
     pub roots_pem: String,
     /// The CA certificate, DER (`/ca.crt`, what issued certificates' caIssuers points at).
     pub ca_der: Vec<u8>,
+    /// The OCSP responder.
+    pub ocsp: crate::ocsp::Responder,
     /// The published CRL.
     pub crl: CrlCache,
     /// Failed token attempts per client address.

@@ -6,6 +6,8 @@ mod enroll;
 mod public;
 mod renew;
 
+pub(crate) use public::http_date;
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -31,6 +33,8 @@ pub(crate) fn public(state: Shared) -> Router {
         .route("/ca.crt", get(public::ca_cert))
         .route("/crl", get(public::crl_der))
         .route("/crl.pem", get(public::crl_pem))
+        .route("/ocsp", post(crate::ocsp::post))
+        .route("/ocsp/{*request}", get(crate::ocsp::get))
         .route("/healthz", get(public::healthz))
         .route("/openapi.json", get(public::openapi))
         .fallback(public::not_found)

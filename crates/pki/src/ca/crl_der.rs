@@ -249,7 +249,7 @@ pub(crate) fn oid_der(dotted: &str) -> Option<Vec<u8>> {
 
 /// The AlgorithmIdentifier of the signatures `key` makes (RFC 5758 3.2, RFC 8410 3,
 /// RFC 4055 5 with the NULL parameters RFC 8017 A.2.4 asks for).
-fn algorithm_identifier(key: &PrivateKey) -> Result<Vec<u8>> {
+pub(crate) fn algorithm_identifier(key: &PrivateKey) -> Result<Vec<u8>> {
     let alg = key.algorithm();
     let (oid, null): (&[u8], bool) = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
         (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02], false)
@@ -265,7 +265,10 @@ fn algorithm_identifier(key: &PrivateKey) -> Result<Vec<u8>> {
     } else {
         return Err(Error::invalid(
             "the CA key",
-            format!("{} keys cannot sign CRLs here", key.description()),
+            format!(
+                "{} keys cannot sign CRLs or OCSP responses here",
+                key.description()
+            ),
         ));
     };
     let mut body = Vec::with_capacity(16);

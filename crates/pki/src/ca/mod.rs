@@ -422,6 +422,23 @@ impl CertificateAuthority {
         said
     }
 
+    /// A copy of the unlocked CA key, with the DER AlgorithmIdentifier of its signatures, for a
+    /// signer that runs beside the CA (the online CA's OCSP responder) without its lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when the key is locked or of a type that cannot sign here.
+    pub fn signing_key(&self) -> Result<(PrivateKey, Vec<u8>)> {
+        let key = self
+            .key
+            .as_ref()
+            .ok_or_else(|| Error::invalid("CA key", "not unlocked"))?;
+        let pem = key.to_pem(None)?;
+        let copy = PrivateKey::from_bytes(pem.as_bytes(), None, "the CA key")?;
+        let alg = crl_der::algorithm_identifier(&copy)?;
+        Ok((copy, alg))
+    }
+
     /// The CA certificate (DER).
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der

@@ -20,7 +20,8 @@ fn short_lived_certificates_point_at_the_servers_crl_and_ca_certificate() {
     let text = env.cert_text("certs/svc.crt");
     assert!(
         text.contains(&format!("URI:{}/crl", srv.http))
-            && text.contains(&format!("CA Issuers - URI:{}/ca.crt", srv.http)),
+            && text.contains(&format!("CA Issuers - URI:{}/ca.crt", srv.http))
+            && text.contains(&format!("OCSP - URI:{}/ocsp", srv.http)),
         "{text}"
     );
 

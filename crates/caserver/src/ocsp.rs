@@ -1,0 +1,198 @@
+//! The OCSP responder (RFC 6960, RFC 5019 profile): `POST /ocsp` and `GET /ocsp/{request}` on
+//! both listeners. Answers come from the store, so a revocation is in the very next response;
+//! they are signed with a copy of the CA key held here, outside the CA's lock.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use mtls_ocsp::{Issuer, Query, Refusal, Signer, Status};
+use mtls_pki::store::Reason;
+use mtls_pki::{CertificateAuthority, PrivateKey, Serial};
+use rcgen::SigningKey;
+
+use crate::state::{Shared, with_ca};
+
+/// How long a response is good for (its nextUpdate): short, since answers come from the
+/// store and clients and caches may keep them until then.
+pub(crate) const RESPONSE_LIFE_SECS: i64 = 3600;
+
+/// What signs and identifies the answers.
+pub(crate) struct Responder {
+    issuer: Issuer,
+    key: PrivateKey,
+    algorithm_der: Vec<u8>,
+}
+
+impl Responder {
+    /// For `ca`, whose key must be unlocked.
+    pub(crate) fn new(ca: &CertificateAuthority) -> Result<Responder, crate::Error> {
+        let issuer =
+            Issuer::from_cert_der(ca.cert_der()).map_err(|e| crate::Error::Ocsp(e.to_string()))?;
+        let (key, algorithm_der) = ca.signing_key()?;
+        Ok(Responder {
+            issuer,
+            key,
+            algorithm_der,
+        })
+    }
+}
+
+/// `POST /ocsp` with an `application/ocsp-request` body; over 64 KiB is `malformedRequest`.
+pub(crate) async fn post(State(s): State<Shared>, req: axum::extract::Request) -> Response {
+    match axum::body::to_bytes(req.into_body(), mtls_ocsp::MAX_REQUEST_LEN).await {
+        Ok(body) => answer(&s, &body).await,
+        Err(_) => reply(
+            Refusal::Malformed(format!(
+                "the request is over {} KiB",
+                mtls_ocsp::MAX_REQUEST_LEN / 1024
+            ))
+            .response(),
+            None,
+        ),
+    }
+}
+
+/// RFC 5019 2.1.1: `GET {url}/{url-encoding of base-64 encoding of the DER request}`. The
+/// path may hold `/` (standard base64) and `//`, which is kept as is, and percent-escapes;
+/// the URL-safe alphabet is accepted too.
+pub(crate) async fn get(State(s): State<Shared>, Path(encoded): Path<String>) -> Response {
+    match decode_get(&encoded) {
+        Some(der) => answer(&s, &der).await,
+        None => reply(
+            Refusal::Malformed("the path is not a base64 OCSP request".into()).response(),
+            None,
+        ),
+    }
+}
+
+fn decode_get(path: &str) -> Option<Vec<u8>> {
+    let text = percent_decode(path)?;
+    let text = text.trim();
+    let std = base64::engine::general_purpose::STANDARD;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    std.decode(text)
+        .ok()
+        .or_else(|| url.decode(text.trim_end_matches('=')).ok())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses, checks, looks up and signs; every failure is an OCSP status, never an HTTP error.
+async fn answer(s: &Shared, der: &[u8]) -> Response {
+    let r = &s.ocsp;
+    let query = match Query::parse(der).and_then(|q| q.check(&r.issuer).map(|()| q)) {
+        Ok(q) => q,
+        Err(refusal) => {
+            s.metrics.action("ocsp", refusal_name(&refusal));
+            return reply(refusal.response(), None);
+        }
+    };
+    let serials: Vec<Vec<u8>> = query.serials().map(<[u8]>::to_vec).collect();
+    let looked = with_ca(s, move |ca| {
+        serials
+            .iter()
+            .map(|b| status_of(ca, &Serial::from_bytes(b)))
+            .collect::<Result<Vec<Status>, _>>()
+            .map_err(crate::error::ApiError::from)
+    })
+    .await;
+    let statuses = match looked {
+        Ok(v) => v,
+        Err(e) => {
+            s.metrics.action("ocsp", "internal_error");
+            return reply(Refusal::Internal(e.message).response(), None);
+        }
+    };
+    let now = mtls_pki::time::now().unix_timestamp();
+    let next = now + RESPONSE_LIFE_SECS;
+    let sign = |m: &[u8]| r.key.key_pair().sign(m).map_err(|e| e.to_string());
+    let signer = Signer {
+        algorithm_der: &r.algorithm_der,
+        sign: &sign,
+    };
+    let mut each = statuses.into_iter();
+    let mut status = |_: &[u8]| each.next().unwrap_or(Status::Unknown);
+    match r.issuer.respond(&query, &mut status, now, next, &signer) {
+        Ok(body) => {
+            s.metrics.action("ocsp", "ok");
+            reply(body, Some((now, next)))
+        }
+        Err(e) => {
+            s.metrics.action("ocsp", "internal_error");
+            reply(Refusal::Internal(e.to_string()).response(), None)
+        }
+    }
+}
+
+fn refusal_name(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::Malformed(_) => "malformed_request",
+        Refusal::Unauthorized(_) => "unauthorized",
+        Refusal::Internal(_) => "internal_error",
+    }
+}
+
+/// What the store says of `serial`. removeFromCRL counts as not revoked (RFC 5280 6.3.3).
+fn status_of(ca: &mut CertificateAuthority, serial: &Serial) -> mtls_pki::Result<Status> {
+    Ok(match ca.store().get(serial)? {
+        None => Status::Unknown,
+        Some(rec) => match (rec.revoked_at, rec.reason) {
+            (Some(_), Some(Reason::RemoveFromCrl)) | (None, _) => Status::Good,
+            (Some(at), reason) => Status::Revoked {
+                at,
+                reason: reason.map(Reason::code),
+            },
+        },
+    })
+}
+
+/// An `application/ocsp-response`; a signed one carries RFC 5019 6.2's caching headers.
+fn reply(body: Vec<u8>, times: Option<(i64, i64)>) -> Response {
+    let mut resp = (
+        [(header::CONTENT_TYPE, "application/ocsp-response")],
+        body.clone(),
+    )
+        .into_response();
+    if let Some((now, next)) = times {
+        let h = resp.headers_mut();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
+        let etag: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let date = |t| crate::routes::http_date(t).unwrap_or_default();
+        for (name, value) in [
+            (header::ETAG, format!("\"{etag}\"")),
+            (header::LAST_MODIFIED, date(now)),
+            (header::EXPIRES, date(next)),
+            (
+                header::CACHE_CONTROL,
+                format!(
+                    "max-age={}, public, no-transform, must-revalidate",
+                    next - now
+                ),
+            ),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+    }
+    resp
+}

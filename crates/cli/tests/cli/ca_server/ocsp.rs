@@ -1,0 +1,167 @@
+//! The OCSP responder, judged by `openssl ocsp`: good, revoked with its reason, unknown, over
+//! POST and GET, SHA-1 and SHA-256 CertIDs, with and without a nonce; refusals as OCSP
+//! statuses.
+
+use super::*;
+
+/// `openssl ocsp -issuer ca/ca.crt -CAfile ca/ca.crt EXTRA…`: all it printed.
+fn ocsp(env: &Env, extra: &[&str]) -> String {
+    let mut args = vec!["ocsp", "-issuer", "ca/ca.crt", "-CAfile", "ca/ca.crt"];
+    args.extend_from_slice(extra);
+    let out = env.openssl(&args);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    out.all()
+}
+
+#[test]
+fn openssl_ocsp_hears_good_revoked_and_unknown() {
+    let env = Env::new();
+    ca(&env);
+    let srv = CaServer::start(&env);
+    let url = format!("{}/ocsp", srv.http);
+    env.issue("ca", "good1", "client", &[]);
+    env.issue("ca", "lost1", "client", &[]);
+    env.issue("ca", "admin1", "admin", &[]);
+
+    let text = ocsp(
+        &env,
+        &["-cert", "out/good1.crt", "-url", &url, "-resp_text"],
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    assert!(text.contains("out/good1.crt: good"), "{text}");
+    assert!(text.contains("OCSP Nonce"), "the nonce is echoed: {text}");
+    assert!(text.contains("Next Update:"), "{text}");
+    // SHA-256 CertIDs and no nonce.
+    let text = ocsp(
+        &env,
+        &[
+            "-sha256",
+            "-no_nonce",
+            "-cert",
+            "out/good1.crt",
+            "-url",
+            &url,
+            "-resp_text",
+        ],
+    );
+    assert!(
+        text.contains("out/good1.crt: good") && !text.contains("OCSP Nonce"),
+        "{text}"
+    );
+    assert!(text.contains("Hash Algorithm: sha256"), "{text}");
+    // A serial this CA never issued.
+    let text = ocsp(&env, &["-serial", "0x0123456789", "-url", &url]);
+    assert!(text.contains("0x0123456789: unknown"), "{text}");
+
+    // Revoked through the API: the very next answer says so, with the reason.
+    let serial = env.openssl_serial("out/lost1.crt");
+    let body = format!(r#"{{"serial": "{serial}", "reason": "keyCompromise"}}"#);
+    let (code, v) = curl_as(
+        &env,
+        "admin1",
+        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
+    );
+    assert_eq!(code, 200, "{v}");
+    let text = ocsp(
+        &env,
+        &[
+            "-cert",
+            "out/lost1.crt",
+            "-cert",
+            "out/good1.crt",
+            "-url",
+            &url,
+        ],
+    );
+    assert!(
+        text.contains("out/lost1.crt: revoked")
+            && text.contains("Reason: keyCompromise")
+            && text.contains("out/good1.crt: good"),
+        "{text}"
+    );
+
+    // GET (RFC 5019): the base64 request in the path, standard alphabet, `/` and all.
+    ocsp(
+        &env,
+        &["-cert", "out/lost1.crt", "-no_nonce", "-reqout", "req.der"],
+    );
+    let b64 = env.ssl(&["base64", "-A", "-in", "req.der"]);
+    let (code, headers, _) = curl(&env, &[&format!("{url}/{}", b64.trim())]);
+    assert_eq!(code, 200, "{headers}");
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/ocsp-response")
+    );
+    let cache = header(&headers, "cache-control")
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cache.contains("max-age=") && cache.contains("public"),
+        "{headers}"
+    );
+    assert!(header(&headers, "etag").is_some() && header(&headers, "expires").is_some());
+    let text = ocsp(&env, &["-cert", "out/lost1.crt", "-respin", "body.txt"]);
+    assert!(text.contains("out/lost1.crt: revoked"), "{text}");
+    lint(&env, "body.txt");
+
+    // Refusals are OCSP statuses with HTTP 200, never a 500: garbage, empty, oversized,
+    // another CA's CertID.
+    env.write("junk.der", b"\x30\x03\x02\x01\x00junk");
+    env.write("big.der", vec![0u8; 70 * 1024]);
+    for (body, status) in [
+        ("@junk.der", "malformedrequest"),
+        ("@big.der", "malformedrequest"),
+    ] {
+        let (code, _, _) = curl(
+            &env,
+            &[
+                "-H",
+                "Content-Type: application/ocsp-request",
+                "--data-binary",
+                body,
+                &url,
+            ],
+        );
+        assert_eq!(code, 200);
+        let out = env.openssl(&["ocsp", "-respin", "body.txt", "-resp_text", "-noverify"]);
+        assert!(
+            out.all().to_lowercase().contains(status),
+            "{body}: {}",
+            out.all()
+        );
+    }
+    env.init_ca("other", "/CN=Other Root", &["--policy", "anything"]);
+    env.issue("other", "stranger", "client", &[]);
+    let out = env.openssl(&[
+        "ocsp",
+        "-issuer",
+        "other/ca.crt",
+        "-cert",
+        "out/stranger.crt",
+        "-url",
+        &url,
+    ]);
+    assert!(out.all().contains("unauthorized"), "{}", out.all());
+    let (code, _, _) = curl(&env, &[&format!("{url}/not-base64!")]);
+    assert_eq!(code, 200);
+    srv.stop();
+}
+
+/// pkilint's `lint_ocsp_response` must find nothing at ERROR or above (it is required, never
+/// skipped: `scripts/test` installs pkilint).
+fn lint(env: &Env, file: &str) {
+    let out = std::process::Command::new("lint_ocsp_response")
+        .current_dir(env.root())
+        .args(["lint", "-s", "WARNING", file])
+        .output()
+        .expect("lint_ocsp_response (pkilint) is not installed: pip install pkilint");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("ERROR") && !text.contains("FATAL") && !text.contains("Failed"),
+        "pkilint: {text}"
+    );
+}

@@ -24,6 +24,7 @@ pub mod limiter;
 mod listen;
 pub mod metrics;
 mod ocsp;
+mod ocsp_cache;
 mod routes;
 mod selfcert;
 mod server;

@@ -22,6 +22,8 @@ pub(crate) struct Responder {
     issuer: Issuer,
     key: PrivateKey,
     algorithm_der: Vec<u8>,
+    /// Answers kept for reuse.
+    pub(crate) cache: crate::ocsp_cache::Cache,
 }
 
 impl Responder {
@@ -34,6 +36,7 @@ impl Responder {
             issuer,
             key,
             algorithm_der,
+            cache: Default::default(),
         })
     }
 }
@@ -103,6 +106,18 @@ async fn answer(s: &Shared, der: &[u8]) -> Response {
             return reply(refusal.response(), None);
         }
     };
+    let now = mtls_pki::time::now().unix_timestamp();
+    // One certificate and no nonce (RFC 5019's profile): the answer can be shared.
+    let shared = query
+        .shareable()
+        .map(|(serial, key)| (Serial::from_bytes(serial).hex(), key));
+    if let Some((serial, key)) = &shared
+        && let Some(hit) = r.cache.get(serial, key, now)
+    {
+        s.metrics.action("ocsp", "ok");
+        return reply(hit.der.clone(), Some((hit.this_update, hit.next_update)));
+    }
+    let epoch = r.cache.epoch();
     let serials: Vec<Vec<u8>> = query.serials().map(<[u8]>::to_vec).collect();
     let looked = with_ca(s, move |ca| {
         serials
@@ -119,7 +134,6 @@ async fn answer(s: &Shared, der: &[u8]) -> Response {
             return reply(Refusal::Internal(e.message).response(), None);
         }
     };
-    let now = mtls_pki::time::now().unix_timestamp();
     let next = now + RESPONSE_LIFE_SECS;
     let sign = |m: &[u8]| r.key.key_pair().sign(m).map_err(|e| e.to_string());
     let signer = Signer {
@@ -131,6 +145,14 @@ async fn answer(s: &Shared, der: &[u8]) -> Response {
     match r.issuer.respond(&query, &mut status, now, next, &signer) {
         Ok(body) => {
             s.metrics.action("ocsp", "ok");
+            if let Some((serial, key)) = shared {
+                let kept = crate::ocsp_cache::Cached {
+                    der: body.clone(),
+                    this_update: now,
+                    next_update: next,
+                };
+                r.cache.put(epoch, serial, key, kept);
+            }
             reply(body, Some((now, next)))
         }
         Err(e) => {
@@ -195,4 +217,27 @@ fn reply(body: Vec<u8>, times: Option<(i64, i64)>) -> Response {
         }
     }
     resp
+}
+
+/// Empties the cache when another process commits to the store (a `mtls ca revoke` beside the
+/// server): checked every second until `stop`.
+pub(crate) async fn watch_store(state: Shared, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut last = None;
+    loop {
+        let v = with_ca(&state, |ca| {
+            ca.store()
+                .data_version()
+                .map_err(crate::error::ApiError::from)
+        })
+        .await
+        .ok();
+        if v.is_none() || (last.is_some() && v != last) {
+            state.ocsp.cache.clear();
+        }
+        last = v;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -67,6 +67,17 @@ impl Query {
         self.ids.iter().try_for_each(|id| issuer.check(id))
     }
 
+    /// For a request whose answer can be shared (RFC 5019's profile: one CertID, no nonce):
+    /// the serial asked about and the CertID's DER, which tells apart the hash forms.
+    pub fn shareable(&self) -> Option<(&[u8], Vec<u8>)> {
+        match (&self.nonce, self.ids.as_slice()) {
+            (None, [id]) => der::Encode::to_der(id)
+                .ok()
+                .map(|k| (id.serial_number.as_bytes(), k)),
+            _ => None,
+        }
+    }
+
     /// The serial numbers asked about (DER INTEGER contents, as in the certificate).
     pub fn serials(&self) -> impl Iterator<Item = &[u8]> {
         self.ids.iter().map(|id| id.serial_number.as_bytes())

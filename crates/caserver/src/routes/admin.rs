@@ -165,6 +165,8 @@ pub(crate) async fn revoke(
             return Err(e);
         }
     };
+    // Before the answer: no cached "good" outlives a revoke that has returned.
+    s.ocsp.cache.invalidate(&rec.serial.hex());
     s.crl_dirty.notify_one();
     let mut entry = AuditEntry::new(
         mtls_pki::time::now().unix_timestamp(),
@@ -331,8 +333,13 @@ pub(crate) async fn metrics(
             .unwrap_or(0);
         (n, c.this_update, c.next_update)
     });
-    let text = s
+    let mut text = s
         .metrics
         .render(crl, mtls_pki::time::now().unix_timestamp());
+    text.push_str(&format!(
+        "# HELP mtls_ca_ocsp_cached OCSP answers kept for reuse.\n\
+         # TYPE mtls_ca_ocsp_cached gauge\nmtls_ca_ocsp_cached {}\n",
+        s.ocsp.cache.len()
+    ));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

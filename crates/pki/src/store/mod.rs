@@ -318,6 +318,10 @@ pub trait Store: Send {
     fn any_revoked(&self) -> Result<bool>;
     /// Counts of (all, revoked) records.
     fn counts(&self) -> Result<(u64, u64)>;
+    /// A number that differs from the previous call's when another process (a `mtls ca`
+    /// command beside `ca serve`) has committed to the store in between: what lets a server
+    /// drop answers it cached. Cheap enough to call every second.
+    fn data_version(&self) -> Result<i64>;
     /// The last CRL number reserved by [`Store::begin_crl`] (or set by import); 0 when none.
     fn last_crl_number(&self) -> Result<u64>;
     /// Sets the next CRL number to at least `n` (used by import to continue numbering).

@@ -53,7 +53,40 @@ fn openssl_ocsp_hears_good_revoked_and_unknown() {
     let text = ocsp(&env, &["-serial", "0x0123456789", "-url", &url]);
     assert!(text.contains("0x0123456789: unknown"), "{text}");
 
-    // Revoked through the API: the very next answer says so, with the reason.
+    // Shared answers (no nonce, one certificate) come from the cache: the same bytes twice.
+    let cached = |name: &str| {
+        let req = format!("{name}.req");
+        ocsp(
+            &env,
+            &[
+                "-cert",
+                &format!("out/{name}.crt"),
+                "-no_nonce",
+                "-reqout",
+                &req,
+            ],
+        );
+        let b64 = env.ssl(&["base64", "-A", "-in", &req]);
+        let (code, headers, _) = curl(&env, &[&format!("{url}/{}", b64.trim())]);
+        assert_eq!(code, 200);
+        let text = ocsp(
+            &env,
+            &["-cert", &format!("out/{name}.crt"), "-respin", "body.txt"],
+        );
+        (
+            header(&headers, "etag").unwrap_or_default().to_string(),
+            text,
+        )
+    };
+    let (etag, text) = cached("lost1");
+    assert!(text.contains("out/lost1.crt: good"), "{text}");
+    assert_eq!(
+        cached("lost1").0,
+        etag,
+        "the second answer is the cached one"
+    );
+
+    // Revoked through the API: the very next answer says so, with the reason, cached or not.
     let serial = env.openssl_serial("out/lost1.crt");
     let body = format!(r#"{{"serial": "{serial}", "reason": "keyCompromise"}}"#);
     let (code, v) = curl_as(
@@ -79,6 +112,20 @@ fn openssl_ocsp_hears_good_revoked_and_unknown() {
             && text.contains("out/good1.crt: good"),
         "{text}"
     );
+    let (_, text) = cached("lost1");
+    assert!(
+        text.contains("out/lost1.crt: revoked"),
+        "a cached good outlived the revoke: {text}"
+    );
+
+    // Revoked by `mtls ca revoke` beside the server: the cached good goes within seconds.
+    assert!(cached("good1").1.contains("out/good1.crt: good"));
+    env.ok(&["ca", "revoke", "out/good1.crt", "--reason", "superseded"]);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !cached("good1").1.contains("out/good1.crt: revoked") {
+        assert!(std::time::Instant::now() < deadline, "still good");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // GET (RFC 5019): the base64 request in the path, standard alphabet, `/` and all.
     ocsp(

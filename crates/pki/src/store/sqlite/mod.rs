@@ -412,6 +412,12 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     fn last_crl_number(&self) -> Result<u64> {
         Ok(Self::meta_u64(&self.conn, "crl_number")
             .map_err(|e| self.err(e))?

@@ -29,13 +29,16 @@ impl Cached {
     }
 }
 
+/// The answers for one serial, one per CertID form, keyed by the CertID's DER.
+type Forms = Vec<(Vec<u8>, Arc<Cached>)>;
+
 #[derive(Default)]
 struct Inner {
     /// Bumped by every invalidation.
     epoch: u64,
     /// Serial (hex) → the answers for it, one per CertID form (SHA-1, SHA-256 …), keyed by the
     /// CertID's DER.
-    by_serial: HashMap<String, Vec<(Vec<u8>, Arc<Cached>)>>,
+    by_serial: HashMap<String, Forms>,
     entries: usize,
 }
 

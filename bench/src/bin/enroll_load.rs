@@ -35,6 +35,13 @@ struct Args {
     /// The status a success has.
     #[arg(long, default_value_t = 201)]
     ok_status: u16,
+    /// A new connection for every request (`Connection: close`), for servers without
+    /// keep-alive such as `openssl ocsp -port`; the connect is part of each latency.
+    #[arg(long)]
+    close: bool,
+    /// The request's Content-Type.
+    #[arg(long, default_value = "application/json")]
+    content_type: String,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -91,20 +98,26 @@ async fn main() -> Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut bad = std::collections::BTreeMap::<u16, u64>::new();
-            let mut send = match connect(&a, tls.as_ref()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("connect: {e}");
-                    return (lat, bad);
-                }
-            };
+            let mut kept = None;
             while Instant::now() < stop {
-                let req = hyper::Request::post(a.path.as_str())
-                    .header(hyper::header::HOST, a.addr.as_str())
-                    .header(hyper::header::CONTENT_TYPE, "application/json")
-                    .body(Full::new(body.clone()))
-                    .expect("request");
                 let t = Instant::now();
+                let mut send = match kept.take() {
+                    Some(s) => s,
+                    None => match connect(&a, tls.as_ref()).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("connect: {e}");
+                            return (lat, bad);
+                        }
+                    },
+                };
+                let mut req = hyper::Request::post(a.path.as_str())
+                    .header(hyper::header::HOST, a.addr.as_str())
+                    .header(hyper::header::CONTENT_TYPE, a.content_type.as_str());
+                if a.close {
+                    req = req.header(hyper::header::CONNECTION, "close");
+                }
+                let req = req.body(Full::new(body.clone())).expect("request");
                 let Ok(resp) = send.send_request(req).await else {
                     break;
                 };
@@ -113,6 +126,9 @@ async fn main() -> Result<()> {
                 lat.push(t.elapsed());
                 if status != a.ok_status {
                     *bad.entry(status).or_default() += 1;
+                }
+                if !a.close {
+                    kept = Some(send);
                 }
             }
             (lat, bad)

@@ -42,8 +42,15 @@ impl Responder {
 }
 
 /// `POST /ocsp` with an `application/ocsp-request` body; over 64 KiB is `malformedRequest`.
+/// A POST without a body is not an OCSP request at all: HTTP 400 (with `malformedRequest`).
 pub(crate) async fn post(State(s): State<Shared>, req: axum::extract::Request) -> Response {
     match axum::body::to_bytes(req.into_body(), mtls_ocsp::MAX_REQUEST_LEN).await {
+        Ok(body) if body.is_empty() => {
+            let refusal = Refusal::Malformed("the request has no body".into());
+            let mut r = reply(refusal.response(), None);
+            *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            r
+        }
         Ok(body) => answer(&s, &body).await,
         Err(_) => reply(
             Refusal::Malformed(format!(

@@ -191,6 +191,15 @@ fn openssl_ocsp_hears_good_revoked_and_unknown() {
     assert!(out.all().contains("unauthorized"), "{}", out.all());
     let (code, _, _) = curl(&env, &[&format!("{url}/not-base64!")]);
     assert_eq!(code, 200);
+    // No body at all is not an OCSP request: 400 (still with an OCSP malformedRequest body).
+    let (code, _, _) = curl(&env, &["-X", "POST", &url]);
+    assert_eq!(code, 400);
+    let out = env.openssl(&["ocsp", "-respin", "body.txt", "-resp_text", "-noverify"]);
+    assert!(
+        out.all().to_lowercase().contains("malformedrequest"),
+        "{}",
+        out.all()
+    );
     srv.stop();
 }
 

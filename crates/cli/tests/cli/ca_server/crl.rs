@@ -19,14 +19,7 @@ fn serve_follows_the_online_crl() {
     let ok = crate::net::python(&env, port, Some("client2"), "1.3", "talk");
     ok.wait_for("DONE");
 
-    let serial = env.openssl_serial("out/client1.crt");
-    let body = format!(r#"{{"serial": "{serial}", "reason": "keyCompromise"}}"#);
-    let (code, v) = curl_as(
-        &env,
-        "admin1",
-        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
-    );
-    assert_eq!(code, 200, "{v}");
+    admin_revoke(&env, &srv, "out/client1.crt", "keyCompromise");
     let t0 = std::time::Instant::now();
     live.wait_for_after(0, "EOF", std::time::Duration::from_secs(10));
     let refused = crate::net::python(&env, port, Some("client1"), "1.3", "talk");

@@ -169,6 +169,18 @@ pub(super) fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
     (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// Revokes `cert` through the API as the admin `out/admin1.crt`, with `reason`.
+pub(super) fn admin_revoke(env: &Env, srv: &CaServer, cert: &str, reason: &str) {
+    let serial = env.openssl_serial(cert);
+    let body = format!(r#"{{"serial": "{serial}", "reason": "{reason}"}}"#);
+    let (code, v) = curl_as(
+        env,
+        "admin1",
+        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
+    );
+    assert_eq!(code, 200, "{v}");
+}
+
 /// Checks with `openssl crl` that `body.txt` holds a DER CRL signed by `ca/ca.crt`.
 pub(super) fn verify_der_crl(env: &Env) {
     env.ssl(&[

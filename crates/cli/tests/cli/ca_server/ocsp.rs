@@ -87,14 +87,7 @@ fn openssl_ocsp_hears_good_revoked_and_unknown() {
     );
 
     // Revoked through the API: the very next answer says so, with the reason, cached or not.
-    let serial = env.openssl_serial("out/lost1.crt");
-    let body = format!(r#"{{"serial": "{serial}", "reason": "keyCompromise"}}"#);
-    let (code, v) = curl_as(
-        &env,
-        "admin1",
-        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
-    );
-    assert_eq!(code, 200, "{v}");
+    admin_revoke(&env, &srv, "out/lost1.crt", "keyCompromise");
     let text = ocsp(
         &env,
         &[

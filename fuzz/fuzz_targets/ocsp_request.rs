@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     // ecdsa-with-SHA256
     let alg = [0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
     let sign = |_: &[u8]| Ok(vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]);
-    let signer = Signer { algorithm_der: &alg, sign: &sign };
+    let signer = Signer { algorithm_der: &alg, sign: &sign, delegate: None };
     let mut n = 0u8;
     let mut status = |_: &[u8]| {
         n = n.wrapping_add(1);

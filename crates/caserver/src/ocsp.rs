@@ -6,10 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use mtls_ocsp::{Issuer, Query, Refusal, Signer, Status};
+use std::sync::{Arc, RwLock};
+
+use mtls_ocsp::{Delegate, Issuer, Query, Refusal, Signer, Status};
 use mtls_pki::store::Reason;
 use mtls_pki::{CertificateAuthority, PrivateKey, Serial};
-use rcgen::SigningKey;
+use rcgen::SigningKey as _;
 
 use crate::state::{Shared, with_ca};
 
@@ -17,28 +19,80 @@ use crate::state::{Shared, with_ca};
 /// store and clients and caches may keep them until then.
 pub(crate) const RESPONSE_LIFE_SECS: i64 = 3600;
 
+/// The key answers are signed with: a copy of the CA key, or a delegated responder's.
+pub(crate) struct ResponderKey {
+    key: PrivateKey,
+    algorithm_der: Vec<u8>,
+    delegate: Option<Delegate>,
+    /// When a delegated responder certificate is renewed (2/3 of its life).
+    renew_at: Option<i64>,
+}
+
 /// What signs and identifies the answers.
 pub(crate) struct Responder {
     issuer: Issuer,
-    key: PrivateKey,
-    algorithm_der: Vec<u8>,
+    key: RwLock<Arc<ResponderKey>>,
     /// Answers kept for reuse.
     pub(crate) cache: crate::ocsp_cache::Cache,
 }
 
 impl Responder {
-    /// For `ca`, whose key must be unlocked.
-    pub(crate) fn new(ca: &CertificateAuthority) -> Result<Responder, crate::Error> {
+    /// For `ca`, whose key must be unlocked; with `[online] ocsp_delegated`, a responder
+    /// certificate is issued now.
+    pub(crate) fn new(ca: &mut CertificateAuthority) -> Result<Responder, crate::Error> {
         let issuer =
             Issuer::from_cert_der(ca.cert_der()).map_err(|e| crate::Error::Ocsp(e.to_string()))?;
-        let (key, algorithm_der) = ca.signing_key()?;
+        let key = if ca.config().online.ocsp_delegated {
+            delegated(ca)?
+        } else {
+            let (key, algorithm_der) = ca.signing_key()?;
+            ResponderKey {
+                key,
+                algorithm_der,
+                delegate: None,
+                renew_at: None,
+            }
+        };
         Ok(Responder {
             issuer,
-            key,
-            algorithm_der,
+            key: RwLock::new(Arc::new(key)),
             cache: Default::default(),
         })
     }
+
+    fn key(&self) -> Arc<ResponderKey> {
+        self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// True when the delegated responder certificate is due for renewal at `now`.
+    pub(crate) fn due(&self, now: i64) -> bool {
+        self.key().renew_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// A new delegated responder: a key of the CA's key type and a certificate under the built-in
+/// `ocsp` profile (OCSPSigning, ocsp-nocheck, a day), recorded like any other.
+pub(crate) fn delegated(ca: &mut CertificateAuthority) -> Result<ResponderKey, crate::Error> {
+    let cn = ca.subject().common_name().unwrap_or("mtls CA").to_string();
+    let subject = mtls_pki::Name::parse(&format!("/CN={} OCSP Responder", cn.replace('/', "\\/")))?;
+    let kt = ca.config().ca.key_type;
+    let (key, issued) = ca.issue(
+        "the OCSP responder certificate",
+        subject,
+        Vec::new(),
+        mtls_pki::profile::OCSP,
+        None,
+        kt,
+    )?;
+    let delegate =
+        Delegate::from_cert_der(&issued.der).map_err(|e| crate::Error::Ocsp(e.to_string()))?;
+    let now = mtls_pki::time::now().unix_timestamp();
+    Ok(ResponderKey {
+        algorithm_der: key.signature_algorithm_der()?,
+        key,
+        delegate: Some(delegate),
+        renew_at: Some(now + (issued.not_after - now) * 2 / 3),
+    })
 }
 
 /// `POST /ocsp` with an `application/ocsp-request` body; over 64 KiB is `malformedRequest`.
@@ -142,10 +196,12 @@ async fn answer(s: &Shared, der: &[u8]) -> Response {
         }
     };
     let next = now + RESPONSE_LIFE_SECS;
-    let sign = |m: &[u8]| r.key.key_pair().sign(m).map_err(|e| e.to_string());
+    let key = r.key();
+    let sign = |m: &[u8]| key.key.key_pair().sign(m).map_err(|e| e.to_string());
     let signer = Signer {
-        algorithm_der: &r.algorithm_der,
+        algorithm_der: &key.algorithm_der,
         sign: &sign,
+        delegate: key.delegate.as_ref(),
     };
     let mut each = statuses.into_iter();
     let mut status = |_: &[u8]| each.next().unwrap_or(Status::Unknown);
@@ -242,6 +298,23 @@ pub(crate) async fn watch_store(state: Shared, mut stop: tokio::sync::watch::Rec
             state.ocsp.cache.clear();
         }
         last = v;
+        if state.ocsp.due(mtls_pki::time::now().unix_timestamp()) {
+            match with_ca(&state, |ca| {
+                delegated(ca).map_err(|e| crate::error::ApiError::internal(e.to_string()))
+            })
+            .await
+            {
+                Ok(k) => {
+                    *state.ocsp.key.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(k);
+                    // Our own commit: not another process's.
+                    last = None;
+                }
+                Err(e) => eprintln!(
+                    "warning: ca serve could not renew its OCSP responder certificate: {}",
+                    e.message
+                ),
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             _ = stop.changed() => return,

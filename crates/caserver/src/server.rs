@@ -92,7 +92,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let api_addr = api.local_addr()?;
     let roots_pem = ca.chain_pem().to_string();
     let ca_der = ca.cert_der().to_vec();
-    let ocsp = crate::ocsp::Responder::new(&ca)?;
+    let ocsp = tokio::task::block_in_place(|| crate::ocsp::Responder::new(&mut ca))?;
     let crl = CrlCache::new(ca.dir().join(files::CRL));
     let ca_shared = Arc::new(Mutex::new(ca));
     let state = Arc::new(AppState {

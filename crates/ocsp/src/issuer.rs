@@ -51,6 +51,33 @@ impl HashAlg {
     }
 }
 
+/// A delegated responder (RFC 6960 4.2.2.2): a certificate the CA issued for OCSP signing
+/// (extendedKeyUsage id-kp-OCSPSigning), sent along with each response so that clients can
+/// check it.
+#[derive(Debug, Clone)]
+pub struct Delegate {
+    pub(crate) cert: Certificate,
+    pub(crate) key_sha1: Vec<u8>,
+}
+
+impl Delegate {
+    /// From the responder certificate's DER.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Issuer`] when it does not parse.
+    pub fn from_cert_der(der: &[u8]) -> Result<Delegate, Error> {
+        let cert = Certificate::from_der(der).map_err(|e| Error::Issuer(e.to_string()))?;
+        let key_sha1 = HashAlg::Sha1.digest(
+            cert.tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes(),
+        );
+        Ok(Delegate { cert, key_sha1 })
+    }
+}
+
 /// The issuing CA: its certificate and, per hash, the issuerNameHash (of the DER subject) and
 /// issuerKeyHash (of the subjectPublicKey BIT STRING's contents) a CertID must carry.
 #[derive(Debug, Clone)]

@@ -20,6 +20,6 @@ mod request;
 mod response;
 
 pub use error::{Error, Refusal};
-pub use issuer::{HashAlg, Issuer};
+pub use issuer::{Delegate, HashAlg, Issuer};
 pub use request::{MAX_REQUEST_LEN, Query};
 pub use response::{SignFn, Signer, Status};

@@ -12,7 +12,7 @@ use x509_ocsp::{
 };
 
 use crate::error::Error;
-use crate::issuer::Issuer;
+use crate::issuer::{Delegate, Issuer};
 use crate::request::Query;
 
 /// What the CA knows of one serial.
@@ -41,6 +41,8 @@ pub struct Signer<'a> {
     pub algorithm_der: &'a [u8],
     /// Signs the DER ResponseData.
     pub sign: &'a SignFn<'a>,
+    /// The responder certificate whose key `sign` uses, when it is not the CA's own key.
+    pub delegate: Option<&'a Delegate>,
 }
 
 fn time(unix: i64) -> Result<OcspGeneralizedTime, Error> {
@@ -68,7 +70,7 @@ impl Issuer {
     /// A signed response to `query` (already [checked](Query::check) against this issuer):
     /// one SingleResponse per CertID, in order, with `status` of each serial, thisUpdate
     /// `now`, nextUpdate `next`, the request's nonce echoed, producedAt `now`, the responder
-    /// identified by key hash.
+    /// identified by key hash (the delegate's, whose certificate then goes along).
     ///
     /// # Errors
     ///
@@ -101,7 +103,10 @@ impl Issuer {
         }
         let data = ResponseData {
             version: Version::V1,
-            responder_id: ResponderId::ByKey(OctetString::new(self.key_sha1.clone())?),
+            responder_id: ResponderId::ByKey(OctetString::new(match signer.delegate {
+                Some(d) => d.key_sha1.clone(),
+                None => self.key_sha1.clone(),
+            })?),
             produced_at: time(now)?,
             responses,
             response_extensions: query.nonce.clone().map(|n| vec![n]),
@@ -112,7 +117,7 @@ impl Issuer {
             tbs_response_data: data,
             signature_algorithm: AlgorithmIdentifierOwned::from_der(signer.algorithm_der)?,
             signature: BitString::from_bytes(&sig)?,
-            certs: None,
+            certs: signer.delegate.map(|d| vec![d.cert.clone()]),
         };
         Ok(OcspResponse::successful(basic)?.to_der()?)
     }

@@ -51,6 +51,10 @@ pub struct OnlineSection {
     /// unset. The server renews its CRL at 2/3 of that life, so it never lapses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl_lifetime: Option<Lifetime>,
+    /// Sign OCSP answers with a delegated responder certificate (profile `ocsp`) that the
+    /// server issues itself and renews, instead of with the CA key.
+    #[serde(default)]
+    pub ocsp_delegated: bool,
 }
 
 fn default_online_days() -> u32 {
@@ -75,6 +79,7 @@ impl Default for OnlineSection {
             days: default_online_days(),
             validity: None,
             crl_lifetime: None,
+            ocsp_delegated: false,
         }
     }
 }
@@ -234,6 +239,14 @@ impl Config {
             s.push_str(&format!("crl_lifetime = \"{l}\"\n"));
         }
         s.push_str(
+            "# OCSP answers are signed by the CA key; true: by a responder certificate (profile ocsp,\n\
+             # a day's life) that `mtls ca serve` issues itself and renews.\n",
+        );
+        s.push_str(&format!(
+            "ocsp_delegated = {}\n",
+            self.online.ocsp_delegated
+        ));
+        s.push_str(
             "\n# Where relying parties find the CRL, the OCSP responder and this CA's certificate (DER):\n\
              # put into every certificate issued, as cRLDistributionPoints and authorityInfoAccess.\n\
              # Each is one URL or a list. `mtls ca serve --http-listen` fills the unset ones in.\n\
@@ -280,6 +293,9 @@ impl Config {
             s.push_str(&format!("require_san = {}\n", p.require_san));
             if !p.san_allow.is_empty() {
                 s.push_str(&format!("san_allow = {}\n", toml_list(&p.san_allow)));
+            }
+            if p.ocsp_nocheck {
+                s.push_str("ocsp_nocheck = true\n");
             }
             s.push('\n');
         }

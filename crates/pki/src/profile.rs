@@ -15,6 +15,9 @@ use crate::time::Lifetime;
 /// The built-in profile of the online CA's administrators (`mtls ca serve`).
 pub const ADMIN: &str = "admin";
 
+/// The built-in profile of the online CA's delegated OCSP responder.
+pub const OCSP: &str = "ocsp";
+
 /// One profile's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +48,10 @@ pub struct Profile {
     /// valid name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub san_allow: Vec<String>,
+    /// Adds id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): clients need not check the revocation
+    /// of this certificate, an OCSP responder's (built-in profile `ocsp`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ocsp_nocheck: bool,
 }
 
 impl Profile {
@@ -58,6 +65,7 @@ impl Profile {
             path_len: None,
             require_san,
             san_allow: Vec::new(),
+            ocsp_nocheck: false,
         }
     }
 
@@ -73,6 +81,10 @@ impl Profile {
         // The online CA's administrators: a client certificate whose store record has this
         // profile (not the certificate's contents) grants the admin role.
         m.insert(ADMIN.into(), Profile::leaf(90, &["clientAuth"], false));
+        // The online CA's delegated OCSP responder: a day's life, renewed by the server.
+        let mut ocsp = Profile::leaf(1, &["OCSPSigning"], false);
+        ocsp.ocsp_nocheck = true;
+        m.insert(OCSP.into(), ocsp);
         m.insert(
             "intermediate".into(),
             Profile {
@@ -88,6 +100,7 @@ impl Profile {
                 path_len: Some(0),
                 require_san: false,
                 san_allow: Vec::new(),
+                ocsp_nocheck: false,
             },
         );
         m
@@ -104,6 +117,7 @@ impl Profile {
             path_len: None,
             require_san: false,
             san_allow: Vec::new(),
+            ocsp_nocheck: false,
         }
     }
 
@@ -188,6 +202,15 @@ impl Profile {
             .map(|k| ext_key_usage(k, name))
             .collect::<Result<_>>()?;
         params.use_authority_key_identifier_extension = true;
+        if self.ocsp_nocheck {
+            // id-pkix-ocsp-nocheck (1.3.6.1.5.5.7.48.1.5), value NULL.
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+                    vec![0x05, 0x00],
+                ));
+        }
         Ok(())
     }
 }

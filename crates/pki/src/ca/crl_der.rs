@@ -326,3 +326,15 @@ mod tests {
         assert_eq!(&t[2..], b"700101000000Z");
     }
 }
+
+impl PrivateKey {
+    /// The DER AlgorithmIdentifier of the signatures this key makes (for a signer outside the
+    /// CA, such as a delegated OCSP responder).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a key type that cannot sign here.
+    pub fn signature_algorithm_der(&self) -> Result<Vec<u8>> {
+        algorithm_identifier(self)
+    }
+}

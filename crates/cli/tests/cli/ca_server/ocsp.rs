@@ -214,3 +214,46 @@ fn lint(env: &Env, file: &str) {
         "pkilint: {text}"
     );
 }
+
+#[test]
+fn a_delegated_responder_signs_when_ca_toml_says_so() {
+    let env = Env::new();
+    ca(&env);
+    let toml = env.read("ca/ca.toml");
+    assert!(toml.contains("ocsp_delegated = false"), "{toml}");
+    env.write(
+        "ca/ca.toml",
+        toml.replace("ocsp_delegated = false", "ocsp_delegated = true"),
+    );
+    let srv = CaServer::start(&env);
+    let url = format!("{}/ocsp", srv.http);
+    env.issue("ca", "good1", "client", &[]);
+    // openssl checks the responder certificate: issued by the CA, OCSPSigning.
+    let text = ocsp(
+        &env,
+        &[
+            "-cert",
+            "out/good1.crt",
+            "-url",
+            &url,
+            "-resp_text",
+            "-respout",
+            "resp.der",
+        ],
+    );
+    assert!(
+        text.contains("Response verify OK") && text.contains("out/good1.crt: good"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CN=Fleet Root OCSP Responder")
+            && text.contains("OCSP Signing")
+            && text.contains("OCSP No Check"),
+        "the responder certificate goes along: {text}"
+    );
+    lint(&env, "resp.der");
+    // It is a record of the store, under the built-in ocsp profile.
+    let rows = env.list("ca", &[]);
+    assert!(rows.iter().any(|r| r["profile"] == "ocsp"), "{rows:?}");
+    srv.stop();
+}

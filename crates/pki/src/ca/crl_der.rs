@@ -281,6 +281,18 @@ pub(crate) fn algorithm_identifier(key: &PrivateKey) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+impl PrivateKey {
+    /// The DER AlgorithmIdentifier of the signatures this key makes (for a signer outside the
+    /// CA, such as a delegated OCSP responder).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a key type that cannot sign here.
+    pub fn signature_algorithm_der(&self) -> Result<Vec<u8>> {
+        algorithm_identifier(self)
+    }
+}
+
 /// The serial's DER INTEGER (for tests comparing entries).
 #[cfg(test)]
 fn serial_der(s: &crate::serial::Serial) -> Vec<u8> {
@@ -324,17 +336,5 @@ mod tests {
         t.clear();
         time(0, false, &mut t).unwrap();
         assert_eq!(&t[2..], b"700101000000Z");
-    }
-}
-
-impl PrivateKey {
-    /// The DER AlgorithmIdentifier of the signatures this key makes (for a signer outside the
-    /// CA, such as a delegated OCSP responder).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Invalid`] for a key type that cannot sign here.
-    pub fn signature_algorithm_der(&self) -> Result<Vec<u8>> {
-        algorithm_identifier(self)
     }
 }

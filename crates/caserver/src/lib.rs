@@ -19,6 +19,7 @@ pub mod body;
 pub mod client;
 pub mod crl;
 pub mod error;
+mod est;
 mod keeper;
 pub mod limiter;
 mod listen;

@@ -52,6 +52,32 @@ pub(crate) fn api(state: Shared) -> Router {
         .route("/v1/certs/{serial}", get(admin::get))
         .route("/v1/audit", get(admin::audit_log))
         .route("/metrics", get(admin::metrics))
+        .route("/.well-known/est/cacerts", get(crate::est::cacerts))
+        .route("/.well-known/est/csrattrs", get(crate::est::csrattrs))
+        .route(
+            "/.well-known/est/simpleenroll",
+            post(crate::est::simpleenroll),
+        )
+        .route(
+            "/.well-known/est/simplereenroll",
+            post(crate::est::simplereenroll),
+        )
+        .route(
+            "/.well-known/est/{label}/cacerts",
+            get(crate::est::cacerts_label),
+        )
+        .route(
+            "/.well-known/est/{label}/csrattrs",
+            get(crate::est::csrattrs),
+        )
+        .route(
+            "/.well-known/est/{label}/simpleenroll",
+            post(crate::est::simpleenroll),
+        )
+        .route(
+            "/.well-known/est/{label}/simplereenroll",
+            post(crate::est::simplereenroll),
+        )
         .with_state(state.clone())
         .merge(public(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state, count))

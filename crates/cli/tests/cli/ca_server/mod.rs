@@ -9,6 +9,7 @@ use crate::net::{Proc, WAIT, cmd_in, mtls_cmd};
 mod admin;
 mod crl;
 mod enroll;
+mod est;
 mod ocsp;
 mod public;
 mod resilience;

@@ -152,10 +152,15 @@ pub(crate) async fn simpleenroll(
     label: Option<Path<String>>,
     req: axum::extract::Request,
 ) -> Response {
+    let label = label.map(|Path(l)| l);
     let Some((user, token)) = basic(req.headers()) else {
+        if peer.cert.is_some() {
+            return registration_authority(&s, &peer, label, req).await;
+        }
         return refuse(
             StatusCode::UNAUTHORIZED,
-            "give the token from `mtls ca token NAME` as the HTTP Basic password (user: NAME)",
+            "give the token from `mtls ca token NAME` as the HTTP Basic password (user: NAME), \
+             or an admin certificate of this CA as the TLS client certificate",
         );
     };
     let ip = peer.addr.ip();
@@ -169,7 +174,6 @@ pub(crate) async fn simpleenroll(
         return from_api(e);
     }
     // The user must name the token, and the label (if any) its profile.
-    let label = label.map(|Path(l)| l);
     let hash = mtls_pki::token::hash(&token);
     let record = with_ca(&s, move |ca| {
         ca.store().token(&hash).map_err(ApiError::from)
@@ -215,6 +219,55 @@ pub(crate) async fn simpleenroll(
                 s.failures.fail(ip);
             }
             s.metrics.action("est.enroll", &e.outcome());
+            from_api(e)
+        }
+    }
+}
+
+/// `simpleenroll` by a registration authority (RFC 7030 3.2.3): a client certificate of this
+/// CA's `admin` profile, which vouches for the request; the label names the profile
+/// (`client` without one), the validity is `[online]`'s.
+async fn registration_authority(
+    s: &Shared,
+    peer: &Peer,
+    label: Option<String>,
+    req: axum::extract::Request,
+) -> Response {
+    let ra = match crate::routes::auth::admin(s, peer, "est.enroll").await {
+        Ok(serial) => serial,
+        Err(e) => return from_api(e),
+    };
+    let csr = match csr_of(req).await {
+        Ok(c) => c,
+        Err((status, why)) => return refuse(status, why),
+    };
+    let profile = label.unwrap_or_else(|| "client".into());
+    let mut entry = AuditEntry::new(
+        mtls_pki::time::now().unix_timestamp(),
+        format!("cert:{}", ra.hex()),
+        "est.enroll",
+    );
+    entry.peer = Some(peer.addr.to_string());
+    entry.detail = Some(format!("profile {profile}, as a registration authority"));
+    let signed = with_ca(s, move |ca| {
+        let life = ca.config().online.lifetime();
+        let r = mtls_pki::SignRequest::from_request(csr, &profile, Some(life), &[]);
+        ca.sign(vec![r], &|_| {})
+            .map_err(ApiError::from)?
+            .pop()
+            .ok_or_else(|| ApiError::internal("nothing was issued"))
+    })
+    .await;
+    match signed {
+        Ok(issued) => {
+            entry.target = Some(issued.serial.hex());
+            audit(s, entry).await;
+            certs_only(&issued.pem)
+        }
+        Err(e) => {
+            entry.outcome = e.outcome();
+            entry.detail = Some(e.message.clone());
+            audit(s, entry).await;
             from_api(e)
         }
     }

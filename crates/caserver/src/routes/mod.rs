@@ -1,7 +1,7 @@
 //! The endpoints.
 
 mod admin;
-mod auth;
+pub(crate) mod auth;
 mod enroll;
 mod public;
 mod renew;

@@ -155,8 +155,22 @@ fn est_enrolls_and_reenrolls_with_curl_and_openssl() {
     let (code, body) = est(&env, &srv, "simplereenroll", &args);
     assert_eq!(code, 400, "{body}");
 
-    // A revoked certificate cannot re-enroll.
+    // A registration authority: an admin certificate of this CA vouches for the request;
+    // a plain client certificate does not.
     env.issue("ca", "admin1", "admin", &[]);
+    let ra_req = b64_request(&env, "device7", "/CN=device7");
+    let ra = ["--cert", "out/admin1.crt", "--key", "out/admin1.key"];
+    let mut args = ra.to_vec();
+    args.extend(["-H", h, "--data-binary", ra_req.as_str()]);
+    let (code, body) = est(&env, &srv, "client/simpleenroll", &args);
+    assert_eq!(code, 200, "{body}");
+    assert!(pkcs7_certs(&env, &body, "device7").contains("device7"));
+    let mut args = tls2.to_vec();
+    args.extend(["-H", h, "--data-binary", ra_req.as_str()]);
+    let (code, body) = est(&env, &srv, "simpleenroll", &args);
+    assert_eq!(code, 403, "{body}");
+
+    // A revoked certificate cannot re-enroll.
     admin_revoke(&env, &srv, "router1b.pem", "keyCompromise");
     let same = b64_request(&env, "router1c", "/CN=router1");
     let mut args = tls2.to_vec();

@@ -42,6 +42,10 @@ struct Args {
     /// The request's Content-Type.
     #[arg(long, default_value = "application/json")]
     content_type: String,
+    /// A file of `user:password` lines for HTTP Basic authorization: connection i uses line
+    /// i mod n (EST's simpleenroll with one token per connection).
+    #[arg(long)]
+    basic_file: Option<std::path::PathBuf>,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -91,10 +95,26 @@ async fn main() -> Result<()> {
         }
         None => None,
     };
+    let basics: Vec<String> = match &a.basic_file {
+        Some(p) => std::fs::read_to_string(p)
+            .context("--basic-file")?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                use base64::Engine;
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(l)
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let stop = Instant::now() + Duration::from_secs(a.secs);
     let mut tasks = Vec::new();
     for i in 0..a.conns {
         let (a, body, tls) = (a.clone(), bodies[i % bodies.len()].clone(), tls.clone());
+        let auth = (!basics.is_empty()).then(|| basics[i % basics.len()].clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut bad = std::collections::BTreeMap::<u16, u64>::new();
@@ -116,6 +136,9 @@ async fn main() -> Result<()> {
                     .header(hyper::header::CONTENT_TYPE, a.content_type.as_str());
                 if a.close {
                     req = req.header(hyper::header::CONNECTION, "close");
+                }
+                if let Some(v) = &auth {
+                    req = req.header(hyper::header::AUTHORIZATION, v.as_str());
                 }
                 let req = req.body(Full::new(body.clone())).expect("request");
                 let Ok(resp) = send.send_request(req).await else {

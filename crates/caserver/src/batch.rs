@@ -24,6 +24,8 @@ pub(crate) type Enrolled = Result<(TokenRecord, Issued), ApiError>;
 pub(crate) struct Job {
     pub csr: Request,
     pub token: String,
+    /// The token name and profile the client claimed (EST), checked against the token.
+    pub claims: (Option<String>, Option<String>),
     /// Its audit entry (time, peer); the batch fills in who, what and the outcome, and writes
     /// the batch's entries in one transaction.
     pub audit: AuditEntry,
@@ -59,7 +61,13 @@ fn run(ca: &Mutex<CertificateAuthority>, jobs: Vec<Job>) {
     let mut rest = Vec::with_capacity(jobs.len());
     for j in jobs {
         // The store writes the entry of each certificate it records, in the same transaction.
-        inputs.push((j.csr, j.token, Some(j.audit.clone())));
+        inputs.push(mtls_pki::ca::EnrollJob {
+            csr: j.csr,
+            token: j.token,
+            audit: Some(j.audit.clone()),
+            name: j.claims.0,
+            profile: j.claims.1,
+        });
         rest.push((j.audit, j.reply));
     }
     let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,11 +108,13 @@ pub(crate) async fn enroll(
     csr: Request,
     token: String,
     audit: AuditEntry,
+    claims: (Option<String>, Option<String>),
 ) -> Enrolled {
     let (reply, answer) = oneshot::channel();
     tx.send(Job {
         csr,
         token,
+        claims,
         audit,
         reply,
     })

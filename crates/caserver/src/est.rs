@@ -173,32 +173,6 @@ pub(crate) async fn simpleenroll(
         e.retry_after = Some(wait);
         return from_api(e);
     }
-    // The user must name the token, and the label (if any) its profile.
-    let hash = mtls_pki::token::hash(&token);
-    let record = with_ca(&s, move |ca| {
-        ca.store().token(&hash).map_err(ApiError::from)
-    })
-    .await;
-    if let Ok(Some(t)) = &record {
-        if t.name != user {
-            s.failures.fail(ip);
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "the user {user:?} is not this token's name; give the NAME it was made for"
-                ),
-            );
-        }
-        if let Some(l) = label.as_ref().filter(|l| **l != t.profile) {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "the label {l:?} is not this token's profile {:?}",
-                    t.profile
-                ),
-            );
-        }
-    }
     let csr = match csr_of(req).await {
         Ok(c) => c,
         Err((status, why)) => return refuse(status, why),
@@ -209,7 +183,9 @@ pub(crate) async fn simpleenroll(
         "est.enroll",
     );
     entry.peer = Some(peer.addr.to_string());
-    match crate::batch::enroll(&s.enroll, csr, token, entry).await {
+    // The user must name the token, and the label (if any) its profile: checked by the batch,
+    // with the token, so that EST costs no more than /v1/enroll.
+    match crate::batch::enroll(&s.enroll, csr, token, entry, (Some(user), label)).await {
         Ok((_, issued)) => {
             s.metrics.action("est.enroll", "ok");
             certs_only(&issued.pem)

@@ -54,7 +54,7 @@ pub(crate) async fn enroll(
     };
     let token = req.token;
     // The batch writes the audit entry, with its batch's, in one transaction.
-    let result = crate::batch::enroll(&s.enroll, csr, token, entry).await;
+    let result = crate::batch::enroll(&s.enroll, csr, token, entry, (None, None)).await;
     match result {
         Ok((_, issued)) => {
             s.metrics.action("enroll", "ok");

@@ -10,6 +10,35 @@ use crate::store::{AuditEntry, CertRecord, InsertGuard};
 use crate::time;
 use crate::token::{self, Secret, TokenRecord};
 
+/// One enrollment of a batch: a request, the token's secret, and what else the caller knows.
+#[derive(Debug, Clone)]
+pub struct EnrollJob {
+    /// The parsed CSR.
+    pub csr: Request,
+    /// The token's secret.
+    pub token: String,
+    /// An audit entry to complete and write with the certificate (see
+    /// [`CertificateAuthority::enroll_many`]).
+    pub audit: Option<AuditEntry>,
+    /// The token's name as the client gave it (EST's HTTP Basic user): another refuses.
+    pub name: Option<String>,
+    /// The profile the client asked for (an EST label): another than the token's refuses.
+    pub profile: Option<String>,
+}
+
+impl EnrollJob {
+    /// A job with nothing but the request and the secret.
+    pub fn new(csr: Request, token: &str) -> EnrollJob {
+        EnrollJob {
+            csr,
+            token: token.to_string(),
+            audit: None,
+            name: None,
+            profile: None,
+        }
+    }
+}
+
 impl CertificateAuthority {
     /// Stores a new token and returns its secret, which exists nowhere else: show it once.
     ///
@@ -33,7 +62,7 @@ impl CertificateAuthority {
     /// naming a subjectAltName the token does not allow, and whatever [`sign`](Self::sign)
     /// refuses (the profile's policy and `san_allow` still apply).
     pub fn enroll(&mut self, req: Request, secret: &str) -> Result<(TokenRecord, Issued)> {
-        self.enroll_many(vec![(req, secret.to_string(), None)])?
+        self.enroll_many(vec![EnrollJob::new(req, secret)])?
             .pop()
             .unwrap_or_else(|| Err(Error::invalid("enrollment", "nothing was issued")))
     }
@@ -47,14 +76,15 @@ impl CertificateAuthority {
     /// refused job, the caller writes its own.
     pub fn enroll_many(
         &mut self,
-        jobs: Vec<(Request, String, Option<AuditEntry>)>,
+        jobs: Vec<EnrollJob>,
     ) -> Result<Vec<Result<(TokenRecord, Issued)>>> {
         let now = time::now().unix_timestamp();
         let mut out: Vec<Option<Result<(TokenRecord, Issued)>>> = Vec::with_capacity(jobs.len());
         let mut batch = Vec::new();
         let mut tokens = Vec::new();
-        for (req, secret, audit) in jobs {
-            match self.enroll_request(req, &secret, now) {
+        for job in jobs {
+            let audit = job.audit.clone();
+            match self.enroll_request(job, now) {
                 Ok((t, sign, mut guard)) => {
                     guard.audit = audit.map(|mut e| {
                         e.actor = format!("token:{}", t.name);
@@ -84,16 +114,29 @@ impl CertificateAuthority {
     /// The token's checks for one enrollment, and what to sign and record.
     fn enroll_request(
         &self,
-        req: Request,
-        secret: &str,
+        job: EnrollJob,
         now: i64,
     ) -> Result<(TokenRecord, SignRequest, InsertGuard)> {
-        let hash = token::hash(secret);
-        let t = self.store.token(&hash)?.ok_or(Error::TokenRefused {
+        let req = job.csr;
+        let hash = token::hash(&job.token);
+        let unknown = Error::TokenRefused {
             refusal: token::TokenRefusal::Unknown,
-        })?;
+        };
+        let t = self.store.token(&hash)?.ok_or(unknown)?;
+        // A secret given with another name is treated as no token at all.
+        if job.name.as_ref().is_some_and(|n| *n != t.name) {
+            return Err(Error::TokenRefused {
+                refusal: token::TokenRefusal::Unknown,
+            });
+        }
         if let Some(refusal) = t.refusal(now) {
             return Err(Error::TokenRefused { refusal });
+        }
+        if let Some(p) = job.profile.as_ref().filter(|p| **p != t.profile) {
+            return Err(Error::TokenScope {
+                field: "profile".into(),
+                detail: format!("{p:?} was asked; token {:?} is for {:?}", t.name, t.profile),
+            });
         }
         t.check_sans(&req.sans)?;
         let sign = SignRequest {

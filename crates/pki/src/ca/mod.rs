@@ -10,6 +10,7 @@ mod limits;
 mod prepare;
 
 pub use crl::CrlOutput;
+pub use enroll::EnrollJob;
 pub use issue::{Issued, SignRequest};
 
 use std::path::{Path, PathBuf};

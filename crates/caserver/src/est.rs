@@ -164,13 +164,7 @@ pub(crate) async fn simpleenroll(
         );
     };
     let ip = peer.addr.ip();
-    if let Err(wait) = s.failures.check(ip) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            format!("too many failed token attempts from {ip}; retry in {wait} s"),
-        );
-        e.retry_after = Some(wait);
+    if let Err(e) = crate::routes::throttle(&s, ip) {
         return from_api(e);
     }
     let csr = match csr_of(req).await {

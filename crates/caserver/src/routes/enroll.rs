@@ -30,15 +30,7 @@ pub(crate) async fn enroll(
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let ip = peer.addr.ip();
-    if let Err(wait) = s.failures.check(ip) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            format!("too many failed token attempts from {ip}; retry in {wait} s"),
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
+    super::throttle(&s, ip)?;
     let mut entry = AuditEntry::new(
         mtls_pki::time::now().unix_timestamp(),
         "anonymous",

@@ -26,6 +26,19 @@ pub(crate) struct Peer {
     pub cert: Option<Vec<u8>>,
 }
 
+/// 429 with `Retry-After` for an address past its failed token attempts.
+pub(crate) fn throttle(s: &Shared, ip: std::net::IpAddr) -> Result<(), crate::error::ApiError> {
+    s.failures.check(ip).map_err(|wait| {
+        let mut e = crate::error::ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed token attempts from {ip}; retry in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        e
+    })
+}
+
 /// Public, signed objects: served on both listeners.
 pub(crate) fn public(state: Shared) -> Router {
     Router::new()

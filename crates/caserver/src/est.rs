@@ -234,12 +234,7 @@ async fn registration_authority(
             audit(s, entry).await;
             certs_only(&issued.pem)
         }
-        Err(e) => {
-            entry.outcome = e.outcome();
-            entry.detail = Some(e.message.clone());
-            audit(s, entry).await;
-            from_api(e)
-        }
+        Err(e) => from_api(crate::state::refused(s, entry, e).await),
     }
 }
 
@@ -262,37 +257,10 @@ pub(crate) async fn simplereenroll(
     if let Err(why) = same_names(&der, &csr) {
         return refuse(StatusCode::BAD_REQUEST, why);
     }
-    let mut entry = AuditEntry::new(
-        mtls_pki::time::now().unix_timestamp(),
-        "anonymous",
-        "est.reenroll",
-    );
-    entry.peer = Some(peer.addr.to_string());
-    if let Ok(serial) = mtls_pki::inspect::cert_serial(&der, "the client certificate") {
-        entry.actor = format!("cert:{}", serial.hex());
-        entry.target = Some(serial.hex());
-    }
-    let grace = s.renew_grace_secs;
-    let r = with_ca(&s, move |ca| {
-        ca.renew(&der, Some(csr), grace).map_err(ApiError::from)
-    })
-    .await;
-    match r {
-        Ok((old, issued)) => {
-            entry.detail = Some(format!(
-                "new serial {}, profile {}",
-                issued.serial.hex(),
-                old.profile
-            ));
-            audit(&s, entry).await;
-            certs_only(&issued.pem)
-        }
-        Err(e) => {
-            entry.outcome = e.outcome();
-            entry.detail = Some(e.message.clone());
-            audit(&s, entry).await;
-            from_api(e)
-        }
+    let entry = crate::routes::renew::renewal_entry(&peer, &der, "est.reenroll");
+    match crate::routes::renew::renew_audited(&s, entry, der, Some(csr)).await {
+        Ok((_, issued)) => certs_only(&issued.pem),
+        Err(e) => from_api(e),
     }
 }
 

@@ -69,3 +69,11 @@ pub(crate) async fn audit(state: &Shared, entry: AuditEntry) {
         eprintln!("warning: the audit log could not be written: {}", e.message);
     }
 }
+
+/// Writes `entry` as refused with `e` (its outcome and message), and gives `e` back.
+pub(crate) async fn refused(s: &Shared, mut entry: AuditEntry, e: ApiError) -> ApiError {
+    entry.outcome = e.outcome();
+    entry.detail = Some(e.message.clone());
+    audit(s, entry).await;
+    e
+}

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Peer;
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::state::{Shared, audit};
+use crate::state::{Shared, refused};
 
 /// The body of `POST /v1/enroll`.
 #[derive(Deserialize)]
@@ -68,11 +68,4 @@ pub(crate) async fn enroll(
             Err(e)
         }
     }
-}
-
-async fn refused(s: &Shared, mut entry: AuditEntry, e: ApiError) -> ApiError {
-    entry.outcome = e.outcome();
-    entry.detail = Some(e.message.clone());
-    audit(s, entry).await;
-    e
 }

@@ -4,7 +4,7 @@ mod admin;
 pub(crate) mod auth;
 mod enroll;
 mod public;
-mod renew;
+pub(crate) mod renew;
 
 pub(crate) use public::http_date;
 

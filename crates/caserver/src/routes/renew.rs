@@ -4,8 +4,9 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use mtls_pki::Issued;
 use mtls_pki::Request;
-use mtls_pki::store::AuditEntry;
+use mtls_pki::store::{AuditEntry, CertRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ use super::Peer;
 use super::auth::unauthenticated;
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::state::{Shared, audit, with_ca};
+use crate::state::{Shared, audit, refused, with_ca};
 
 /// The body of `POST /v1/renew`: empty for the same key, or a CSR for a new one.
 #[derive(Deserialize, Default)]
@@ -30,12 +31,7 @@ pub(crate) async fn renew(
     let Some(der) = peer.cert.clone() else {
         return Err(unauthenticated());
     };
-    let mut entry = AuditEntry::new(mtls_pki::time::now().unix_timestamp(), "anonymous", "renew");
-    entry.peer = Some(peer.addr.to_string());
-    if let Ok(serial) = mtls_pki::inspect::cert_serial(&der, "the client certificate") {
-        entry.actor = format!("cert:{}", serial.hex());
-        entry.target = Some(serial.hex());
-    }
+    let entry = renewal_entry(&peer, &der, "renew");
     let csr = match req
         .csr
         .as_deref()
@@ -48,8 +44,39 @@ pub(crate) async fn renew(
             return Err(refused(&s, entry, e).await);
         }
     };
+    let (old, issued) = renew_audited(&s, entry, der, csr).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "serial": issued.serial.hex(),
+            "supersedes": old.serial.hex(),
+            "certificate": issued.pem,
+            "chain": format!("{}{}", issued.pem, s.roots_pem),
+            "not_after": mtls_pki::time::rfc3339(issued.not_after),
+        })),
+    ))
+}
+
+/// The audit entry of a renewal by the holder of `der` (its serial as actor and target).
+pub(crate) fn renewal_entry(peer: &Peer, der: &[u8], action: &str) -> AuditEntry {
+    let mut entry = AuditEntry::new(mtls_pki::time::now().unix_timestamp(), "anonymous", action);
+    entry.peer = Some(peer.addr.to_string());
+    if let Ok(serial) = mtls_pki::inspect::cert_serial(der, "the client certificate") {
+        entry.actor = format!("cert:{}", serial.hex());
+        entry.target = Some(serial.hex());
+    }
+    entry
+}
+
+/// Renews `der` (for `csr`'s key when given) and writes `entry`, success or refusal.
+pub(crate) async fn renew_audited(
+    s: &Shared,
+    mut entry: AuditEntry,
+    der: Vec<u8>,
+    csr: Option<Request>,
+) -> Result<(CertRecord, Issued), ApiError> {
     let grace = s.renew_grace_secs;
-    match with_ca(&s, move |ca| {
+    match with_ca(s, move |ca| {
         ca.renew(&der, csr, grace).map_err(ApiError::from)
     })
     .await
@@ -60,25 +87,9 @@ pub(crate) async fn renew(
                 issued.serial.hex(),
                 old.profile
             ));
-            audit(&s, entry).await;
-            Ok((
-                StatusCode::CREATED,
-                Json(json!({
-                    "serial": issued.serial.hex(),
-                    "supersedes": old.serial.hex(),
-                    "certificate": issued.pem,
-                    "chain": format!("{}{}", issued.pem, s.roots_pem),
-                    "not_after": mtls_pki::time::rfc3339(issued.not_after),
-                })),
-            ))
+            audit(s, entry).await;
+            Ok((old, issued))
         }
-        Err(e) => Err(refused(&s, entry, e).await),
+        Err(e) => Err(refused(s, entry, e).await),
     }
-}
-
-async fn refused(s: &Shared, mut entry: AuditEntry, e: ApiError) -> ApiError {
-    entry.outcome = e.outcome();
-    entry.detail = Some(e.message.clone());
-    audit(s, entry).await;
-    e
 }

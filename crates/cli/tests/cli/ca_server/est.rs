@@ -11,32 +11,12 @@ fn est(env: &Env, srv: &CaServer, path: &str, extra: &[&str]) -> (u16, String) {
     (code, body)
 }
 
-/// An `openssl req` request for `cn` (EC P-256), base64 DER in `NAME.b64`.
+/// An `openssl req` request for `subj` (EC P-256, `NAME.key`), base64 DER in `NAME.b64`.
 fn b64_request(env: &Env, name: &str, subj: &str) -> String {
-    env.ssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        &format!("{name}.key"),
-        "-subj",
-        subj,
-        "-outform",
-        "DER",
-        "-out",
-        &format!("{name}.der"),
-    ]);
-    env.ssl(&[
-        "base64",
-        "-in",
-        &format!("{name}.der"),
-        "-out",
-        &format!("{name}.b64"),
-    ]);
+    let csr = env.openssl_csr(name, subj, &[]);
+    let der = format!("{name}.der");
+    env.ssl(&["req", "-in", &csr, "-outform", "DER", "-out", &der]);
+    env.ssl(&["base64", "-in", &der, "-out", &format!("{name}.b64")]);
     format!("@{name}.b64")
 }
 

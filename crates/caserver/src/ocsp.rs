@@ -15,10 +15,6 @@ use rcgen::SigningKey as _;
 
 use crate::state::{Shared, with_ca};
 
-/// How long a response is good for (its nextUpdate): short, since answers come from the
-/// store and clients and caches may keep them until then.
-pub(crate) const RESPONSE_LIFE_SECS: i64 = 3600;
-
 /// The key answers are signed with: a copy of the CA key, or a delegated responder's.
 pub(crate) struct ResponderKey {
     key: PrivateKey,
@@ -34,6 +30,9 @@ pub(crate) struct Responder {
     key: RwLock<Arc<ResponderKey>>,
     /// Answers kept for reuse.
     pub(crate) cache: crate::ocsp_cache::Cache,
+    /// How long an answer is good for (its nextUpdate, `[online] ocsp_validity`): short,
+    /// since answers come from the store and clients and caches may keep them until then.
+    life: i64,
 }
 
 impl Responder {
@@ -57,6 +56,7 @@ impl Responder {
             issuer,
             key: RwLock::new(Arc::new(key)),
             cache: Default::default(),
+            life: i64::try_from(ca.config().online.ocsp_validity_secs()).unwrap_or(3600),
         })
     }
 
@@ -195,7 +195,7 @@ async fn answer(s: &Shared, der: &[u8]) -> Response {
             return reply(Refusal::Internal(e.message).response(), None);
         }
     };
-    let next = now + RESPONSE_LIFE_SECS;
+    let next = now + r.life;
     let key = r.key();
     let sign = |m: &[u8]| key.key.key_pair().sign(m).map_err(|e| e.to_string());
     let signer = Signer {

@@ -26,6 +26,8 @@ pub struct ConnectArgs {
     /// Accept a server certificate whose issuer has no (current) CRL among --crl.
     #[arg(long, requires = "crl")]
     pub crl_soft_fail: bool,
+    #[command(flatten)]
+    pub revocation: crate::revocation::RevocationArgs,
     /// Our certificate chain, for mutual TLS.
     #[arg(long, requires = "key")]
     pub cert: Option<PathBuf>,
@@ -104,6 +106,7 @@ pub fn configure(a: &ConnectArgs) -> Result<SslConfiguration> {
     if a.crl_soft_fail {
         cfg.set_revocation_failure(mtls_socket::RevocationFailure::Soft);
     }
+    a.revocation.apply(&mut cfg);
     if let (Some(c), Some(k)) = (&a.cert, &a.key) {
         let pass = crate::pass::for_key_file(k, a.key_passphrase_file.as_deref())?;
         cfg.set_local_certificate_files(c, k, pass.as_ref().map(|p| p.as_slice()))?;

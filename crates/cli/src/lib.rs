@@ -19,6 +19,7 @@ mod pass;
 mod peer;
 mod remote;
 mod renew;
+mod revocation;
 mod serve;
 mod serve_cert;
 mod serve_crl;

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// every certificate below the trust anchor needs one, as with openssl's -crl_check_all.
     #[arg(long)]
     pub crl_soft_fail: bool,
+    #[command(flatten)]
+    pub revocation: crate::revocation::RevocationArgs,
+    #[command(flatten)]
+    pub staple: crate::revocation::StapleArgs,
     /// Lowest TLS version: 1.2 or 1.3.
     #[arg(long, value_enum, default_value = "1.2")]
     pub tls_min: TlsArg,
@@ -114,6 +118,7 @@ fn configure_with(a: &ServeArgs, pass: Option<&[u8]>) -> Result<SslConfiguration
     if a.crl_soft_fail {
         cfg.set_revocation_failure(RevocationFailure::Soft);
     }
+    a.revocation.apply(&mut cfg);
     cfg.set_peer_verify_mode(a.verify.mode());
     cfg.set_protocol_range(a.tls_min.version(), mtls_socket::TlsVersion::Tls13)?;
     if let Some(c) = &a.ciphers {
@@ -150,6 +155,7 @@ pub async fn serve(
     let server =
         SslServer::bind(args.listen.as_str(), ctx.clone(), args.max_conns as usize).await?;
     let addr = server.local_addr()?;
+    args.staple.start(&ctx, &log, stop.clone()).await?;
     let crls = ctx.config().crls().clone();
     // The first fetch of each --crl-url before the first client: with hard revocation
     // checking, clients are refused until a CRL for their issuer is in force.

@@ -29,7 +29,7 @@ impl HashAlg {
         HashAlg::Sha512,
     ];
 
-    fn oid(self) -> ObjectIdentifier {
+    pub(crate) fn oid(self) -> ObjectIdentifier {
         use const_oid::db::rfc5912;
         match self {
             HashAlg::Sha1 => rfc5912::ID_SHA_1,
@@ -39,7 +39,7 @@ impl HashAlg {
         }
     }
 
-    fn digest(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
         use aws_lc_rs::digest;
         let alg = match self {
             HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
@@ -85,6 +85,10 @@ pub struct Issuer {
     hashes: Vec<(ObjectIdentifier, Vec<u8>, Vec<u8>)>,
     /// SHA-1 of the key: the responder's byKey id (RFC 6960 4.2.1).
     pub(crate) key_sha1: Vec<u8>,
+    /// The CA's SubjectPublicKeyInfo, DER: what checks a response's signature.
+    pub(crate) spki_der: Vec<u8>,
+    /// The CA's subject: the responder's byName id, and a delegate's issuer.
+    pub(crate) subject: x509_cert::name::Name,
 }
 
 impl Issuer {
@@ -107,10 +111,23 @@ impl Issuer {
             .iter()
             .map(|h| (h.oid(), h.digest(&name), h.digest(&key)))
             .collect();
+        let spki_der = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info)
+            .map_err(|e| Error::Issuer(e.to_string()))?;
         Ok(Issuer {
             key_sha1: HashAlg::Sha1.digest(&key),
             hashes,
+            spki_der,
+            subject: cert.tbs_certificate.subject,
         })
+    }
+
+    /// The issuerNameHash and issuerKeyHash of a CertID made with `alg`.
+    pub(crate) fn hashes(&self, alg: HashAlg) -> Option<(&[u8], &[u8])> {
+        let oid = alg.oid();
+        self.hashes
+            .iter()
+            .find(|(o, _, _)| *o == oid)
+            .map(|(_, n, k)| (n.as_slice(), k.as_slice()))
     }
 
     /// Checks that `id` names this issuer.

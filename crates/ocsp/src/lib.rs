@@ -8,17 +8,23 @@
 //! through a [`Signer`]. It knows nothing of stores or HTTP: the caller says what each serial's
 //! [`Status`] is.
 //!
+//! The client side ([`Issuer::request`], [`Issuer::check_response`]) makes RFC 5019 requests
+//! and checks a response's signer, signature, CertID and dates, for stapling and for checking
+//! a peer's status.
+//!
 //! Refusals are OCSP statuses, never panics: [`Refusal`] maps to `malformedRequest`,
 //! `unauthorized` and the others, and [`Refusal::response`] encodes the unsigned answer.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod client;
 mod error;
 mod issuer;
 mod request;
 mod response;
 
+pub use client::{Answer, CLOCK_SKEW, NO_NEXT_UPDATE_LIFE, ResponderStatus, ResponseError};
 pub use error::{Error, Refusal};
 pub use issuer::{Delegate, HashAlg, Issuer};
 pub use request::{MAX_REQUEST_LEN, Query};

@@ -55,6 +55,10 @@ pub struct OnlineSection {
     /// server issues itself and renews, instead of with the CA key.
     #[serde(default)]
     pub ocsp_delegated: bool,
+    /// How long each OCSP answer is good for (its nextUpdate; `1h` when unset). Answers are
+    /// cached, by the server and by clients that staple them, until half that life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_validity: Option<Lifetime>,
 }
 
 fn default_online_days() -> u32 {
@@ -65,6 +69,11 @@ impl OnlineSection {
     /// `crl_lifetime` in seconds, if set.
     pub fn crl_lifetime_secs(&self) -> Option<u64> {
         self.crl_lifetime.map(Lifetime::secs)
+    }
+
+    /// The nextUpdate of OCSP answers, in seconds after thisUpdate (an hour when unset).
+    pub fn ocsp_validity_secs(&self) -> u64 {
+        self.ocsp_validity.map_or(3600, Lifetime::secs)
     }
 
     /// The validity of an enrolled certificate: `validity`, else `days`.
@@ -80,6 +89,7 @@ impl Default for OnlineSection {
             validity: None,
             crl_lifetime: None,
             ocsp_delegated: false,
+            ocsp_validity: None,
         }
     }
 }
@@ -246,6 +256,10 @@ impl Config {
             "ocsp_delegated = {}\n",
             self.online.ocsp_delegated
         ));
+        s.push_str("# How long each OCSP answer is good for (its nextUpdate), e.g. ocsp_validity = \"1h\" (the default).\n");
+        if let Some(l) = &self.online.ocsp_validity {
+            s.push_str(&format!("ocsp_validity = \"{l}\"\n"));
+        }
         s.push_str(
             "\n# Where relying parties find the CRL, the OCSP responder and this CA's certificate (DER):\n\
              # put into every certificate issued, as cRLDistributionPoints and authorityInfoAccess.\n\

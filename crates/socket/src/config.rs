@@ -43,6 +43,33 @@ pub enum RevocationFailure {
     Soft,
 }
 
+/// Where the revocation status of the peer's certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeerRevocation {
+    /// The configured CRLs, for every certificate below the trust anchor (today's behaviour;
+    /// nothing is checked while no CRL is configured).
+    #[default]
+    Crl,
+    /// OCSP for the peer's own certificate: the response the peer stapled, else one fetched
+    /// from the responder its authorityInfoAccess names (answers are cached until half their
+    /// life). CRLs are not consulted.
+    Ocsp,
+    /// Both: the CRLs as with [`PeerRevocation::Crl`], and OCSP for the peer's certificate.
+    Both,
+}
+
+impl PeerRevocation {
+    /// True when the peer's certificate is checked with OCSP.
+    pub fn ocsp(self) -> bool {
+        matches!(self, PeerRevocation::Ocsp | PeerRevocation::Both)
+    }
+
+    /// True when CRLs are checked.
+    pub fn crl(self) -> bool {
+        matches!(self, PeerRevocation::Crl | PeerRevocation::Both)
+    }
+}
+
 /// A TLS protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
@@ -80,6 +107,10 @@ pub struct SslConfiguration {
     pub(crate) ca_certificates: Vec<CertificateDer<'static>>,
     pub(crate) crls: CrlHandle,
     pub(crate) revocation_failure: RevocationFailure,
+    pub(crate) peer_revocation: PeerRevocation,
+    /// `None`: soft, or hard for a certificate that carries must-staple.
+    pub(crate) ocsp_failure: Option<RevocationFailure>,
+    pub(crate) ocsp_timeout: Duration,
     pub(crate) verify_mode: PeerVerifyMode,
     pub(crate) verify_depth: usize,
     pub(crate) strict: bool,
@@ -99,6 +130,9 @@ impl Default for SslConfiguration {
             ca_certificates: Vec::new(),
             crls: CrlHandle::default(),
             revocation_failure: RevocationFailure::Hard,
+            peer_revocation: PeerRevocation::Crl,
+            ocsp_failure: None,
+            ocsp_timeout: Duration::from_secs(5),
             verify_mode: PeerVerifyMode::AutoVerifyPeer,
             verify_depth: mtls_verify::DEFAULT_MAX_DEPTH + 2,
             strict: false,
@@ -284,6 +318,35 @@ impl SslConfiguration {
     /// What an undeterminable revocation status means.
     pub fn revocation_failure(&self) -> RevocationFailure {
         self.revocation_failure
+    }
+
+    /// Where the peer's revocation status comes from (default [`PeerRevocation::Crl`]).
+    pub fn set_peer_revocation(&mut self, r: PeerRevocation) -> &mut Self {
+        self.peer_revocation = r;
+        self
+    }
+
+    /// Where the peer's revocation status comes from.
+    pub fn peer_revocation(&self) -> PeerRevocation {
+        self.peer_revocation
+    }
+
+    /// What it means when no usable OCSP answer can be had for the peer's certificate (none
+    /// stapled, its responder unreachable, or answering with an error or a bad response):
+    /// [`RevocationFailure::Soft`] accepts the peer, [`RevocationFailure::Hard`] refuses it
+    /// with the OCSP error. Unset, it is soft, and hard for a certificate that carries the TLS
+    /// Feature status_request ("must-staple", RFC 7633). A good or revoked answer decides
+    /// either way.
+    pub fn set_ocsp_failure(&mut self, r: RevocationFailure) -> &mut Self {
+        self.ocsp_failure = Some(r);
+        self
+    }
+
+    /// How long fetching an OCSP answer after a handshake may take (default 5 s); past it the
+    /// answer counts as not found.
+    pub fn set_ocsp_timeout(&mut self, t: Duration) -> &mut Self {
+        self.ocsp_timeout = t;
+        self
     }
 
     /// Sets the peer verify mode.

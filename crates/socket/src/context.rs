@@ -20,6 +20,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::config::{PeerVerifyMode, RevocationFailure, SslConfiguration};
 use crate::crls::CrlListener;
 use crate::error::{Error, Result};
+use crate::ocsp::check::OcspChecker;
 use crate::verify::{IgnorePolicy, Outcome, OutcomeSlot, PeerVerifier, Scope};
 
 /// The verifier for the current CRL generation, and the verified paths of recent peers, for
@@ -44,6 +45,8 @@ struct Settings {
     depth: usize,
     strict: bool,
     revocation_failure: RevocationFailure,
+    /// CRLs are consulted ([`crate::PeerRevocation::crl`]).
+    crl: bool,
 }
 
 impl Settings {
@@ -58,7 +61,7 @@ impl Settings {
     ) -> Result<Verifier> {
         // Every certificate of the path below the trust anchor is checked against the CRLs of
         // its issuer: a revoked intermediate revokes everything under it.
-        let mode = if crls.is_empty() {
+        let mode = if crls.is_empty() || !self.crl {
             RevocationMode {
                 scope: RevocationScope::Off,
                 ..RevocationMode::default()
@@ -113,6 +116,7 @@ impl VerifierCache {
             depth: config.verify_depth,
             strict: config.strict,
             revocation_failure: config.revocation_failure,
+            crl: config.peer_revocation.crl(),
         };
         let first = settings.build(&crls, None, &[], &|| {})?;
         let cache = Arc::new(VerifierCache {
@@ -299,6 +303,8 @@ pub struct TlsContext {
     /// The certificate a server presents, swappable while it runs
     /// ([`TlsContext::set_server_certificate`]).
     server_cert: Arc<arc_swap::ArcSwapOption<CertifiedKey>>,
+    /// OCSP checking of peers, when configured.
+    ocsp: Option<Arc<OcspChecker>>,
 }
 
 impl TlsContext {
@@ -326,6 +332,10 @@ impl TlsContext {
             ticketer,
             client_sessions: Arc::new(ClientSessionMemoryCache::new(256)),
             server_cert: Arc::new(arc_swap::ArcSwapOption::new(config.certified_key.clone())),
+            ocsp: config
+                .peer_revocation
+                .ocsp()
+                .then(|| Arc::new(OcspChecker::new(&config))),
             config,
         }))
     }
@@ -360,6 +370,38 @@ impl TlsContext {
         Ok(())
     }
 
+    /// The certificate (chain, key and staple) a server presents now.
+    pub fn server_certificate(&self) -> Option<Arc<CertifiedKey>> {
+        self.server_cert.load_full()
+    }
+
+    /// Staples `staple` (a DER OCSPResponse; `None` removes it) to the server certificate
+    /// whose leaf is `leaf`, for every handshake from now on of a client that asks
+    /// (status_request). Returns false, changing nothing, when the server presents another
+    /// certificate by now (it was replaced: a staple is only ever for its own certificate).
+    /// [`crate::ocsp::OcspStapler`] keeps one fresh.
+    pub fn set_ocsp_staple(&self, leaf: &CertificateDer<'_>, staple: Option<Vec<u8>>) -> bool {
+        let mut applied = false;
+        self.server_cert.rcu(|cur| match cur {
+            Some(ck) if ck.cert.first().is_some_and(|l| l.as_ref() == leaf.as_ref()) => {
+                applied = true;
+                let mut next = CertifiedKey::clone(ck);
+                next.ocsp = staple.clone();
+                Some(Arc::new(next))
+            }
+            other => {
+                applied = false;
+                other.clone()
+            }
+        });
+        applied
+    }
+
+    /// The OCSP checker, when peers are checked with OCSP.
+    pub(crate) fn ocsp_checker(&self) -> Option<&Arc<OcspChecker>> {
+        self.ocsp.as_ref()
+    }
+
     /// The verifier for the current CRL generation.
     pub fn verifier(&self) -> Result<Arc<Verifier>> {
         self.verifiers.get()
@@ -388,6 +430,7 @@ impl TlsContext {
             scope,
             algorithms: self.provider.signature_verification_algorithms,
             root_hints: self.root_hints.clone(),
+            ocsp: self.ocsp.clone(),
             offer: mode != PeerVerifyMode::VerifyNone,
             mandatory: mode == PeerVerifyMode::VerifyPeer,
         })

@@ -12,6 +12,8 @@
 //!   system roots on request), CRLs with a [`CrlHandle`] that swaps them at run time, peer verify
 //!   mode/depth/name, protocol range, cipher suites by name, ALPN, handshake timeout.
 //! - [`SslServer`]: many connections on one runtime, a connection limit, bounded handshakes.
+//! - [`ocsp`]: OCSP checking of the peer ([`PeerRevocation`]) and stapling of our own
+//!   certificate ([`ocsp::OcspStapler`]).
 //! - [`access`]: identity rules (CN/SAN globs) for verified peers only.
 //! - [`blocking`]: the same socket with `wait_for_*` calls for programs without async.
 //!
@@ -28,13 +30,15 @@ mod crls;
 mod error;
 mod event;
 mod io;
+pub mod ocsp;
 mod server;
 mod sniff;
 mod socket;
 mod verify;
 
 pub use config::{
-    PeerVerifyMode, RevocationFailure, SslConfiguration, TlsVersion, load_private_key,
+    PeerRevocation, PeerVerifyMode, RevocationFailure, SslConfiguration, TlsVersion,
+    load_private_key,
 };
 pub use context::TlsContext;
 pub use crls::{CrlHandle, CrlSummary};

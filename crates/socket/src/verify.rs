@@ -49,6 +49,8 @@ pub struct Outcome {
     /// True when the chain was checked and every error is one the ignore policy tolerates
     /// (false in VerifyNone mode, and for a chain QueryPeer let through with errors).
     pub verified: bool,
+    /// An OCSP answer to fetch once the handshake is done (none was stapled or cached).
+    pub(crate) ocsp: Option<Box<crate::ocsp::check::Pending>>,
 }
 
 /// Where a verifier leaves its [`Outcome`].
@@ -97,6 +99,8 @@ pub(crate) struct PeerVerifier {
     pub scope: Scope,
     pub algorithms: WebPkiSupportedAlgorithms,
     pub root_hints: Arc<Vec<DistinguishedName>>,
+    /// OCSP checking of the peer's certificate, when configured.
+    pub ocsp: Option<Arc<crate::ocsp::check::OcspChecker>>,
     /// Servers only: ask for a client certificate at all.
     pub offer: bool,
     /// Servers only: require one.
@@ -108,9 +112,11 @@ impl PeerVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
+        staple: &[u8],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
         let mut kept = None;
+        let mut pending = None;
         let errors = if self.mode == PeerVerifyMode::VerifyNone {
             Vec::new()
         } else {
@@ -126,9 +132,19 @@ impl PeerVerifier {
                 input = input.host(h);
             }
             let (report, path) = verifier.verify_keep(&input);
-            kept = Some(path);
             let mut errors = report.errors;
             errors.extend(self.verifiers.depth_error(&report.path));
+            if let (Some(ocsp), Some(issuer), Some(info)) =
+                (&self.ocsp, path.issuers().first(), report.path.first())
+            {
+                let t = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+                let enforce = self.mode == PeerVerifyMode::VerifyPeer;
+                match ocsp.judge(end_entity, info, issuer, staple, t, enforce) {
+                    crate::ocsp::check::Verdict::Done(e) => errors.extend(e),
+                    crate::ocsp::check::Verdict::Fetch(p) => pending = Some(p),
+                }
+            }
+            kept = Some(path);
             errors
         };
         // Kept for a resumption of this session, which rustls completes without asking us —
@@ -143,12 +159,22 @@ impl PeerVerifier {
             }
         };
         match &self.scope {
-            Scope::Fixed(ignore, slot) => self.decide(errors, ignore, Some(slot), &remember),
+            Scope::Fixed(ignore, slot) => {
+                self.decide(errors, pending, ignore, Some(slot), &remember)
+            }
             Scope::TaskLocal => HANDSHAKE
                 .try_with(|(ignore, slot)| {
-                    self.decide(errors.clone(), ignore, Some(slot), &remember)
+                    self.decide(
+                        errors.clone(),
+                        pending.clone(),
+                        ignore,
+                        Some(slot),
+                        &remember,
+                    )
                 })
-                .unwrap_or_else(|_| self.decide(errors, &IgnorePolicy::Nothing, None, &remember)),
+                .unwrap_or_else(|_| {
+                    self.decide(errors, None, &IgnorePolicy::Nothing, None, &remember)
+                }),
         }
     }
 
@@ -160,6 +186,7 @@ impl PeerVerifier {
             errors,
             accepted: !enforce || clean,
             verified: clean && self.mode != PeerVerifyMode::VerifyNone,
+            ocsp: None,
         }
     }
 
@@ -189,11 +216,13 @@ impl PeerVerifier {
     fn decide(
         &self,
         errors: Vec<SslError>,
+        ocsp: Option<Box<crate::ocsp::check::Pending>>,
         ignore: &IgnorePolicy,
         slot: Option<&OutcomeSlot>,
         remember: &dyn Fn(&Outcome),
     ) -> Result<(), rustls::Error> {
-        let outcome = self.judge(errors, ignore);
+        let mut outcome = self.judge(errors, ignore);
+        outcome.ocsp = ocsp;
         remember(&outcome);
         let accepted = outcome.accepted;
         let first = outcome
@@ -238,10 +267,10 @@ impl ServerCertVerifier for PeerVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates, now)
+        self.check(end_entity, intermediates, ocsp_response, now)
             .map(|()| ServerCertVerified::assertion())
     }
 
@@ -287,7 +316,7 @@ impl ClientCertVerifier for PeerVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates, now)
+        self.check(end_entity, intermediates, &[], now)
             .map(|()| ClientCertVerified::assertion())
     }
 

@@ -73,11 +73,35 @@ pub enum ErrorKind {
     /// path-building steps, candidate paths, name-constraint comparisons, time): the chain is
     /// refused without being fully checked. Legitimate chains come nowhere near the limits.
     VerificationBudgetExceeded,
+    /// OCSP checking is on and no answer could be had: the peer stapled none and its
+    /// certificate's OCSP responder (authorityInfoAccess) gave none or names none.
+    OcspNoResponseFound,
+    /// An OCSP response (stapled or fetched) does not parse, or is not a basic response.
+    OcspMalformedResponse,
+    /// The OCSP responder answered `malformedRequest`.
+    OcspMalformedRequest,
+    /// The OCSP responder answered `internalError`.
+    OcspInternalError,
+    /// The OCSP responder answered `tryLater`.
+    OcspTryLater,
+    /// The OCSP responder answered `sigRequired`.
+    OcspSigRequired,
+    /// The OCSP responder answered `unauthorized`: it does not speak for the certificate's issuer.
+    OcspUnauthorized,
+    /// The response's signature does not verify with the issuer's key, or it is signed by a
+    /// responder certificate the issuer did not delegate (RFC 6960 4.2.2.2).
+    OcspResponseCannotBeTrusted,
+    /// The response holds no answer for the certificate asked about.
+    OcspResponseCertIdUnknown,
+    /// The response's nextUpdate has passed, or its thisUpdate is in the future.
+    OcspResponseExpired,
+    /// The responder answered `unknown`: the serial is not one its CA issued.
+    OcspStatusUnknown,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 35] = [
         ErrorKind::UnableToGetIssuerCertificate,
         ErrorKind::UnableToDecodeIssuerPublicKey,
         ErrorKind::CertificateSignatureFailed,
@@ -102,6 +126,17 @@ impl ErrorKind {
         ErrorKind::InvalidExtension,
         ErrorKind::MalformedCertificate,
         ErrorKind::VerificationBudgetExceeded,
+        ErrorKind::OcspNoResponseFound,
+        ErrorKind::OcspMalformedResponse,
+        ErrorKind::OcspMalformedRequest,
+        ErrorKind::OcspInternalError,
+        ErrorKind::OcspTryLater,
+        ErrorKind::OcspSigRequired,
+        ErrorKind::OcspUnauthorized,
+        ErrorKind::OcspResponseCannotBeTrusted,
+        ErrorKind::OcspResponseCertIdUnknown,
+        ErrorKind::OcspResponseExpired,
+        ErrorKind::OcspStatusUnknown,
     ];
 
     /// The kind's name, as `QSslError::SslError` spells it.
@@ -131,6 +166,17 @@ impl ErrorKind {
             ErrorKind::InvalidExtension => "InvalidExtension",
             ErrorKind::MalformedCertificate => "MalformedCertificate",
             ErrorKind::VerificationBudgetExceeded => "VerificationBudgetExceeded",
+            ErrorKind::OcspNoResponseFound => "OcspNoResponseFound",
+            ErrorKind::OcspMalformedResponse => "OcspMalformedResponse",
+            ErrorKind::OcspMalformedRequest => "OcspMalformedRequest",
+            ErrorKind::OcspInternalError => "OcspInternalError",
+            ErrorKind::OcspTryLater => "OcspTryLater",
+            ErrorKind::OcspSigRequired => "OcspSigRequired",
+            ErrorKind::OcspUnauthorized => "OcspUnauthorized",
+            ErrorKind::OcspResponseCannotBeTrusted => "OcspResponseCannotBeTrusted",
+            ErrorKind::OcspResponseCertIdUnknown => "OcspResponseCertIdUnknown",
+            ErrorKind::OcspResponseExpired => "OcspResponseExpired",
+            ErrorKind::OcspStatusUnknown => "OcspStatusUnknown",
         }
     }
 
@@ -185,6 +231,25 @@ impl ErrorKind {
             ErrorKind::VerificationBudgetExceeded => {
                 "Verifying the certificate chain took more work than allowed"
             }
+            ErrorKind::OcspNoResponseFound => "No OCSP status response was found",
+            ErrorKind::OcspMalformedResponse => {
+                "The response from the OCSP server could not be parsed"
+            }
+            ErrorKind::OcspMalformedRequest => "The OCSP server reported the request as malformed",
+            ErrorKind::OcspInternalError => "The OCSP server reported an internal error",
+            ErrorKind::OcspTryLater => "The OCSP server asked to try again later",
+            ErrorKind::OcspSigRequired => "The OCSP server requires a signed request",
+            ErrorKind::OcspUnauthorized => {
+                "The OCSP server is not authorized to answer for this certificate"
+            }
+            ErrorKind::OcspResponseCannotBeTrusted => {
+                "The OCSP response signature could not be verified"
+            }
+            ErrorKind::OcspResponseCertIdUnknown => {
+                "The OCSP response does not cover the certificate"
+            }
+            ErrorKind::OcspResponseExpired => "The OCSP response is outside its validity period",
+            ErrorKind::OcspStatusUnknown => "The OCSP server does not know the certificate",
         }
     }
 }

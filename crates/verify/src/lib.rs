@@ -43,6 +43,7 @@ mod nc;
 mod path;
 pub mod report;
 mod sig;
+mod signature;
 mod structure;
 pub mod verifier;
 
@@ -53,6 +54,7 @@ pub use nc::name_constraint_violations;
 pub use path::VerifiedPath;
 pub use report::{CertInfo, IgnoreRule, IgnoreRuleError, Report};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
+pub use signature::{SignatureError, verify_signature};
 pub use verifier::{
     CrlSignatures, DEFAULT_MAX_DEPTH, Purpose, RevocationMode, RevocationScope, UnknownPurpose,
     Verifier, VerifyInput, unix_time,

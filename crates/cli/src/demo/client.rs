@@ -30,6 +30,7 @@ impl Env<'_> {
             ca: self.ca.to_path_buf(),
             crl: vec![],
             crl_soft_fail: false,
+            revocation: Default::default(),
             cert: Some(self.certs.join(format!("{name}.crt"))),
             key: Some(self.certs.join(format!("{name}.key"))),
             servername: None,

@@ -94,6 +94,8 @@ pub(super) fn serve_args(certs: &Path, ca: &Path, cert: &str, key: &str) -> Serv
         allow_cn: vec![],
         allow_san: vec![],
         crl_soft_fail: false,
+        revocation: Default::default(),
+        staple: Default::default(),
         tls_min: crate::argparse::TlsArg::V12,
         ciphers: None,
         heartbeat: Duration::from_millis(250),

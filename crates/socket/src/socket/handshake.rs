@@ -56,6 +56,7 @@ impl SslSocket {
                 if resumed {
                     self.check_resumed(&slot, false, Some(host))?;
                 }
+                self.check_ocsp(&slot).await?;
                 self.finish_handshake(&slot).await
             }
             Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
@@ -111,6 +112,7 @@ impl SslSocket {
                 if resumed {
                     self.check_resumed(&slot, true, None)?;
                 }
+                self.check_ocsp(&slot).await?;
                 self.finish_handshake(&slot).await
             }
             Ok(Err(e)) => Err(self.handshake_failed(&slot, Some(e))),
@@ -138,6 +140,38 @@ impl SslSocket {
             .resumed_outcome(server_side, host, &self.peer_chain, &self.ignore);
         let accepted = outcome.accepted;
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        if accepted {
+            return Ok(());
+        }
+        Err(self.handshake_failed(slot, None))
+    }
+
+    /// Asks the peer certificate's OCSP responder when the handshake could not learn its
+    /// status (nothing stapled or cached; see `ocsp::check`). An answer that refuses the peer
+    /// ends the connection and fails the handshake with its errors, as a refusal inside the
+    /// handshake would.
+    async fn check_ocsp(&mut self, slot: &OutcomeSlot) -> Result<()> {
+        let pending = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .and_then(|o| o.ocsp.take());
+        let (Some(p), Some(checker)) = (pending, self.ctx.ocsp_checker().cloned()) else {
+            return Ok(());
+        };
+        let errors = checker.fetch(&p).await;
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let accepted = {
+            let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let o = guard.get_or_insert_with(Default::default);
+            o.errors.extend(errors);
+            let clean = o.errors.iter().all(|e| self.ignore.covers(e));
+            o.verified &= clean;
+            o.accepted &= clean || !p.enforce;
+            o.accepted
+        };
         if accepted {
             return Ok(());
         }

@@ -14,6 +14,7 @@ mod ocsp;
 mod public;
 mod resilience;
 mod serve;
+mod stapling;
 mod urls;
 
 /// A running `mtls ca serve` on loopback with both listeners.

@@ -26,6 +26,7 @@ mod listen;
 pub mod metrics;
 mod ocsp;
 mod ocsp_cache;
+mod ocsp_presign;
 mod routes;
 mod selfcert;
 mod server;

@@ -17,22 +17,22 @@ use crate::state::{Shared, with_ca};
 
 /// The key answers are signed with: a copy of the CA key, or a delegated responder's.
 pub(crate) struct ResponderKey {
-    key: PrivateKey,
-    algorithm_der: Vec<u8>,
-    delegate: Option<Delegate>,
+    pub(crate) key: PrivateKey,
+    pub(crate) algorithm_der: Vec<u8>,
+    pub(crate) delegate: Option<Delegate>,
     /// When a delegated responder certificate is renewed (2/3 of its life).
     renew_at: Option<i64>,
 }
 
 /// What signs and identifies the answers.
 pub(crate) struct Responder {
-    issuer: Issuer,
+    pub(crate) issuer: Issuer,
     key: RwLock<Arc<ResponderKey>>,
     /// Answers kept for reuse.
     pub(crate) cache: crate::ocsp_cache::Cache,
     /// How long an answer is good for (its nextUpdate, `[online] ocsp_validity`): short,
     /// since answers come from the store and clients and caches may keep them until then.
-    life: i64,
+    pub(crate) life: i64,
 }
 
 impl Responder {
@@ -60,7 +60,7 @@ impl Responder {
         })
     }
 
-    fn key(&self) -> Arc<ResponderKey> {
+    pub(crate) fn key(&self) -> Arc<ResponderKey> {
         self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

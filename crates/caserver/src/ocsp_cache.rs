@@ -1,6 +1,6 @@
-//! Signed OCSP answers kept for reuse (what cfssl's `ocsprefresh` pre-computes): a request
-//! without a nonce, for one certificate, is answered from here until half its validity has
-//! passed. Revocations empty their entries before the revoke call returns, and an answer signed
+//! Signed OCSP answers kept for reuse, pre-signed (`ocsp_presign`) or signed for an earlier
+//! request: a request without a nonce, for one certificate, is answered from here until half
+//! its validity has passed. Revocations empty their entries before the revoke call returns, and an answer signed
 //! from a status read before a revocation is never stored after it (an epoch check), so no
 //! stale "good" is served once a revoke has returned. Changes made by another process (a
 //! `mtls ca revoke` on the CA machine) empty the whole cache within a second.
@@ -103,6 +103,11 @@ impl Cache {
         g.epoch += 1;
         g.by_serial.clear();
         g.entries = 0;
+    }
+
+    /// True when no more answers are kept.
+    pub(crate) fn full(&self) -> bool {
+        self.read().entries >= MAX_ENTRIES
     }
 
     /// How many answers are kept.

@@ -112,6 +112,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let mut tasks = vec![
         tokio::spawn(crate::keeper::keep_crl(state.clone(), rx.clone())),
         tokio::spawn(crate::ocsp::watch_store(state.clone(), rx.clone())),
+        tokio::spawn(crate::ocsp_presign::presign(state.clone(), rx.clone())),
         tokio::spawn(selfcert::keep(
             state.clone(),
             ctx,

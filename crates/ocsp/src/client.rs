@@ -139,18 +139,7 @@ impl Issuer {
     /// [`Error::Issuer`] when the certificate does not parse.
     pub fn request(&self, cert_der: &[u8]) -> Result<Vec<u8>, Error> {
         let cert = Certificate::from_der(cert_der).map_err(|e| Error::Issuer(e.to_string()))?;
-        let (name, key) = self
-            .hashes(HashAlg::Sha1)
-            .ok_or_else(|| Error::Issuer("no SHA-1 hashes".into()))?;
-        let id = CertId {
-            hash_algorithm: AlgorithmIdentifierOwned {
-                oid: HashAlg::Sha1.oid(),
-                parameters: Some(Null.into()),
-            },
-            issuer_name_hash: OctetString::new(name)?,
-            issuer_key_hash: OctetString::new(key)?,
-            serial_number: cert.tbs_certificate.serial_number,
-        };
+        let id = self.cert_id(cert.tbs_certificate.serial_number.as_bytes(), HashAlg::Sha1)?;
         let req = OcspRequest {
             tbs_request: TbsRequest {
                 version: Version::V1,
@@ -164,6 +153,27 @@ impl Issuer {
             optional_signature: None,
         };
         Ok(req.to_der()?)
+    }
+
+    /// The CertID naming `serial` (big-endian magnitude) of this issuer, hashed with `alg`
+    /// (the hash algorithm's parameters an explicit NULL, as openssl writes them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] for a serial longer than 20 bytes.
+    pub fn cert_id(&self, serial: &[u8], alg: HashAlg) -> Result<CertId, Error> {
+        let (name, key) = self
+            .hashes(alg)
+            .ok_or_else(|| Error::Issuer(format!("no {alg:?} hashes")))?;
+        Ok(CertId {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: alg.oid(),
+                parameters: Some(Null.into()),
+            },
+            issuer_name_hash: OctetString::new(name)?,
+            issuer_key_hash: OctetString::new(key)?,
+            serial_number: x509_cert::serial_number::SerialNumber::new(serial)?,
+        })
     }
 
     /// Checks `response_der` as the status of `cert_der` (a certificate this CA issued) at

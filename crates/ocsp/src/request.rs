@@ -58,6 +58,15 @@ impl Query {
         })
     }
 
+    /// A query for one CertID without a nonce (RFC 5019's form): what a pre-signed answer
+    /// answers.
+    pub fn for_id(id: CertId) -> Query {
+        Query {
+            ids: vec![id],
+            nonce: None,
+        }
+    }
+
     /// Checks that every CertID names `issuer`.
     ///
     /// # Errors

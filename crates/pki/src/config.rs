@@ -311,6 +311,9 @@ impl Config {
             if p.ocsp_nocheck {
                 s.push_str("ocsp_nocheck = true\n");
             }
+            if p.must_staple {
+                s.push_str("must_staple = true\n");
+            }
             s.push('\n');
         }
         s

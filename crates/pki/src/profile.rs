@@ -52,6 +52,10 @@ pub struct Profile {
     /// of this certificate, an OCSP responder's (built-in profile `ocsp`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ocsp_nocheck: bool,
+    /// Adds the TLS Feature status_request ("must-staple", RFC 7633): clients that honour it
+    /// refuse a server that staples no OCSP response (`mtls serve --ocsp-staple auto`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub must_staple: bool,
 }
 
 impl Profile {
@@ -66,6 +70,7 @@ impl Profile {
             require_san,
             san_allow: Vec::new(),
             ocsp_nocheck: false,
+            must_staple: false,
         }
     }
 
@@ -101,6 +106,7 @@ impl Profile {
                 require_san: false,
                 san_allow: Vec::new(),
                 ocsp_nocheck: false,
+                must_staple: false,
             },
         );
         m
@@ -118,6 +124,7 @@ impl Profile {
             require_san: false,
             san_allow: Vec::new(),
             ocsp_nocheck: false,
+            must_staple: false,
         }
     }
 
@@ -209,6 +216,16 @@ impl Profile {
                 .push(rcgen::CustomExtension::from_oid_content(
                     &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
                     vec![0x05, 0x00],
+                ));
+        }
+        if self.must_staple {
+            // id-pe-tlsfeature (1.3.6.1.5.5.7.1.24): SEQUENCE { INTEGER 5 (status_request) },
+            // not critical (RFC 7633 4.2.1).
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+                    vec![0x30, 0x03, 0x02, 0x01, 0x05],
                 ));
         }
         Ok(())

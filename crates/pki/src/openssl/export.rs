@@ -289,6 +289,12 @@ fn extension_section(
             profile.extended_key_usage.join(", ")
         ));
     }
+    if profile.ocsp_nocheck {
+        s.push_str("noCheck = ignored\n");
+    }
+    if profile.must_staple {
+        s.push_str("tlsfeature = status_request\n");
+    }
     s.push_str(&super::urls::to_section(urls));
     s.push_str("subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\n");
     s

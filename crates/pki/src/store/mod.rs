@@ -314,6 +314,9 @@ pub trait Store: Send {
     ) -> Result<Vec<CertRecord>>;
     /// Calls `f` for every record in serial order, streaming (for exports of millions).
     fn for_each(&self, f: &mut dyn FnMut(CertRecord) -> Result<()>) -> Result<()>;
+    /// Up to `limit` serials of unrevoked certificates valid at `now`, after `after` in the
+    /// store's serial order (paging: pass the last one returned), for pre-signing OCSP answers.
+    fn valid_serials(&self, now: i64, after: Option<&Serial>, limit: usize) -> Result<Vec<Serial>>;
     /// True when at least one certificate is revoked (an indexed probe, not a count).
     fn any_revoked(&self) -> Result<bool>;
     /// Counts of (all, revoked) records.

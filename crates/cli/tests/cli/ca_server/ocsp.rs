@@ -257,3 +257,53 @@ fn a_delegated_responder_signs_when_ca_toml_says_so() {
     assert!(rows.iter().any(|r| r["profile"] == "ocsp"), "{rows:?}");
     srv.stop();
 }
+
+#[test]
+fn answers_are_pre_signed_at_start_for_every_valid_certificate() {
+    let env = Env::new();
+    ca(&env);
+    for n in ["p1", "p2", "p3", "gone"] {
+        env.issue("ca", n, "client", &[]);
+    }
+    env.issue("ca", "admin1", "admin", &[]);
+    env.ok(&["ca", "revoke", "out/gone.crt"]);
+    let srv = CaServer::start(&env);
+    let line = srv.proc.wait_for("OCSP answers pre-signed for ");
+    let n: usize = line
+        .split("pre-signed for ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    // p1-p3, admin1 and the server's own API certificate; not the revoked one.
+    assert_eq!(n, 5, "{line}");
+    let (code, _, text) = curl(
+        &env,
+        &[
+            "--cert",
+            "out/admin1.crt",
+            "--key",
+            "out/admin1.key",
+            &format!("{}/metrics", srv.api),
+        ],
+    );
+    assert_eq!(code, 200);
+    assert!(text.contains("mtls_ca_ocsp_cached 5"), "{text}");
+    // The pre-signed answer is what a plain `openssl ocsp -no_nonce` gets, and it is current.
+    let url = format!("{}/ocsp", srv.http);
+    let text = ocsp(
+        &env,
+        &[
+            "-cert",
+            "out/p2.crt",
+            "-no_nonce",
+            "-url",
+            &url,
+            "-resp_text",
+        ],
+    );
+    assert!(text.contains("out/p2.crt: good"), "{text}");
+    let text = ocsp(&env, &["-cert", "out/gone.crt", "-url", &url]);
+    assert!(text.contains("out/gone.crt: revoked"), "{text}");
+    srv.stop();
+}

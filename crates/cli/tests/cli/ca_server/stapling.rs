@@ -200,3 +200,75 @@ fn mtls_serve_asks_the_responder_about_its_clients() {
     drop(c);
     assert!(!srv.proc.text().contains("panicked"), "{}", srv.proc.dump());
 }
+
+#[test]
+fn must_staple_makes_a_missing_staple_fatal() {
+    let env = Env::new();
+    let ca_srv = ocsp_ca(&env, "1h");
+    env.ok(&["ca", "crl", "--dir", "ca"]);
+    let toml = env.read("ca/ca.toml");
+    env.write(
+        "ca/ca.toml",
+        toml + "\n[profiles.stapled]\ndays = 30\nkey_usage = [\"digitalSignature\"]\n\
+                extended_key_usage = [\"serverAuth\"]\nrequire_san = true\nmust_staple = true\n",
+    );
+    env.issue(
+        "ca",
+        "stapled",
+        "stapled",
+        &["--san", "DNS:localhost", "--san", "IP:127.0.0.1"],
+    );
+    let text = env.cert_text("out/stapled.crt");
+    assert!(
+        text.contains("TLS Feature") && text.contains("status_request"),
+        "{text}"
+    );
+    let run = |target: &str| {
+        env.mtls(&[
+            "connect",
+            target,
+            "--ca",
+            "ca/ca.crt",
+            "--cert",
+            "out/client1.crt",
+            "--key",
+            "out/client1.key",
+            "--count",
+            "1",
+            "--handshake-timeout",
+            "5",
+            "--revocation",
+            "ocsp",
+        ])
+        .run()
+    };
+    // No staple: refused, though the responder would answer "good" (RFC 7633 4.2.3).
+    let bare = s_server(&env, "stapled", &[]);
+    let out = run(&bare.target());
+    assert_ne!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stderr.contains("OcspNoResponseFound") && out.stderr.contains("RFC 7633"),
+        "{}",
+        out.stderr
+    );
+    drop(bare);
+    let url = format!("{}/ocsp", ca_srv.http);
+    let got = env.openssl(&[
+        "ocsp",
+        "-issuer",
+        "ca/ca.crt",
+        "-CAfile",
+        "ca/ca.crt",
+        "-cert",
+        "out/stapled.crt",
+        "-no_nonce",
+        "-url",
+        &url,
+        "-respout",
+        "stapled.der",
+    ]);
+    assert_eq!(got.code, Some(0), "{}", got.all());
+    let stapling = s_server(&env, "stapled", &["-status_file", "stapled.der"]);
+    let out = run(&stapling.target());
+    assert_eq!(out.code, Some(0), "{}", out.all());
+}

@@ -394,6 +394,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn valid_serials(&self, now: i64, after: Option<&Serial>, limit: usize) -> Result<Vec<Serial>> {
+        online::valid_serials(&self.conn, now, after, limit).map_err(|e| self.err(e))
+    }
+
     fn any_revoked(&self) -> Result<bool> {
         self.conn
             .query_row(

@@ -141,3 +141,27 @@ pub(super) fn supersedes_query(
         .optional()?;
     Ok(hex.and_then(|h| h.parse().ok()))
 }
+
+pub(super) fn valid_serials(
+    conn: &Connection,
+    now: i64,
+    after: Option<&Serial>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Serial>> {
+    let after = after.map(Serial::hex).unwrap_or_default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT serial FROM certs WHERE revoked_at IS NULL AND not_after >= ?1 AND serial > ?2
+         ORDER BY serial LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![now, after, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut out = Vec::new();
+    for s in rows {
+        if let Ok(serial) = s?.parse() {
+            out.push(serial);
+        }
+    }
+    Ok(out)
+}

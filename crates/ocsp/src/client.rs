@@ -276,9 +276,11 @@ impl Issuer {
                 "its responder certificate lacks extendedKeyUsage OCSPSigning",
             ));
         }
-        let from = tbs.validity.not_before.to_unix_duration().as_secs() as i64;
-        let to = tbs.validity.not_after.to_unix_duration().as_secs() as i64;
-        if now < from - CLOCK_SKEW || now > to {
+        let from =
+            i64::try_from(tbs.validity.not_before.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+        let to =
+            i64::try_from(tbs.validity.not_after.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+        if now < from.saturating_sub(CLOCK_SKEW) || now > to {
             return Err(untrusted("its responder certificate is not valid now"));
         }
         tbs.subject_public_key_info.to_der().map_err(malformed)
@@ -324,13 +326,13 @@ fn answer(single: &SingleResponse, now: i64) -> Result<Answer, ResponseError> {
         this_update: unix(&single.this_update),
         next_update: single.next_update.as_ref().map(unix),
     };
-    if a.this_update > now + CLOCK_SKEW {
+    if a.this_update > now.saturating_add(CLOCK_SKEW) {
         return Err(ResponseError::NotYetValid {
             this_update: a.this_update,
             now,
         });
     }
-    if a.valid_until() + CLOCK_SKEW < now {
+    if a.valid_until().saturating_add(CLOCK_SKEW) < now {
         return Err(ResponseError::Expired {
             valid_until: a.valid_until(),
             now,

@@ -147,6 +147,11 @@ fn stale_future_foreign_and_garbled_responses_are_refused() {
     let old = respond(&p, Status::Good, (t - 7200, t - 3600), &p.ca_key, None);
     let e = issuer.check_response(&old, &p.leaf_der, t).unwrap_err();
     assert!(matches!(e, ResponseError::Expired { .. }), "{e}");
+    // Clocks at the ends of time are judged, not overflowed.
+    let good = respond(&p, Status::Good, (t, t + 60), &p.ca_key, None);
+    for now in [i64::MAX, i64::MIN, 0] {
+        assert!(issuer.check_response(&good, &p.leaf_der, now).is_err());
+    }
     let future = respond(&p, Status::Good, (t + 3600, t + 7200), &p.ca_key, None);
     let e = issuer.check_response(&future, &p.leaf_der, t).unwrap_err();
     assert!(matches!(e, ResponseError::NotYetValid { .. }), "{e}");

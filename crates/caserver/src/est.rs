@@ -91,14 +91,34 @@ pub(crate) async fn cacerts(State(s): State<Shared>) -> Response {
     certs_only(&s.roots_pem)
 }
 
-/// `GET /.well-known/est/LABEL/cacerts`.
-pub(crate) async fn cacerts_label(State(s): State<Shared>, Path(_label): Path<String>) -> Response {
-    certs_only(&s.roots_pem)
+/// A label that names no profile of this CA: 404, naming it (cut to 64 characters).
+fn unknown_label(s: &Shared, label: &str) -> Option<Response> {
+    if s.profiles.iter().any(|p| p == label) {
+        return None;
+    }
+    let shown: String = label.chars().take(64).collect();
+    Some(refuse(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no profile {shown:?} at this CA: the label names a profile ({})",
+            s.profiles.join(", ")
+        ),
+    ))
+}
+
+/// `GET /.well-known/est/LABEL/cacerts`: the same CA for every profile.
+pub(crate) async fn cacerts_label(State(s): State<Shared>, Path(label): Path<String>) -> Response {
+    unknown_label(&s, &label).unwrap_or_else(|| certs_only(&s.roots_pem))
 }
 
 /// `GET …/csrattrs`: mtls asks for nothing beyond a subject (RFC 7030 4.5.2: 204).
 pub(crate) async fn csrattrs() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /.well-known/est/LABEL/csrattrs`.
+pub(crate) async fn csrattrs_label(State(s): State<Shared>, Path(label): Path<String>) -> Response {
+    unknown_label(&s, &label).unwrap_or_else(|| StatusCode::NO_CONTENT.into_response())
 }
 
 /// A base64 (or PEM, or DER) PKCS#10 body.

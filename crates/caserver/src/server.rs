@@ -92,6 +92,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let api_addr = api.local_addr()?;
     let roots_pem = ca.chain_pem().to_string();
     let ca_der = ca.cert_der().to_vec();
+    let profiles = ca.config().profiles.keys().cloned().collect();
     let ocsp = tokio::task::block_in_place(|| crate::ocsp::Responder::new(&mut ca))?;
     let crl = CrlCache::new(ca.dir().join(files::CRL));
     let ca_shared = Arc::new(Mutex::new(ca));
@@ -107,6 +108,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         api_addr,
         renew_grace_secs: opts.renew_grace_secs,
         metrics: Default::default(),
+        profiles,
     });
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![

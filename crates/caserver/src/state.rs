@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     pub renew_grace_secs: i64,
     /// `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The names of the CA's profiles (what an EST label may name).
+    pub profiles: Vec<String>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

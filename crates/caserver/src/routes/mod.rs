@@ -81,7 +81,7 @@ pub(crate) fn api(state: Shared) -> Router {
         )
         .route(
             "/.well-known/est/{label}/csrattrs",
-            get(crate::est::csrattrs),
+            get(crate::est::csrattrs_label),
         )
         .route(
             "/.well-known/est/{label}/simpleenroll",

@@ -57,6 +57,13 @@ fn est_enrolls_and_reenrolls_with_curl_and_openssl() {
     assert!(roots.contains("Fleet Root"), "{roots}");
     let (code, _) = est(&env, &srv, "csrattrs", &[]);
     assert_eq!(code, 204);
+    // A label is a profile: the same CA for each, 404 for a label that names none.
+    let (code, body) = est(&env, &srv, "client/cacerts", &[]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(est(&env, &srv, "client/csrattrs", &[]).0, 204);
+    let (code, body) = est(&env, &srv, "nosuch/cacerts", &[]);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("nosuch") && body.contains("client"), "{body}");
 
     // simpleenroll: the token as the Basic password, the user its name.
     let tok = token(&env, "router1", &[]);

@@ -94,6 +94,16 @@ impl Default for OnlineSection {
     }
 }
 
+/// The `[store]` table: where the CA's records live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// A store reached by URL (`postgres://user@host/db`), for several `mtls ca serve`
+    /// instances on one database; unset: `ca.db`, SQLite, in the CA directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -107,6 +117,8 @@ pub struct Config {
     pub online: OnlineSection,
     /// `[urls]`.
     pub urls: Urls,
+    /// `[store]`.
+    pub store: StoreSection,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +132,8 @@ struct Raw {
     online: OnlineSection,
     #[serde(default)]
     urls: Urls,
+    #[serde(default)]
+    store: StoreSection,
 }
 
 impl Config {
@@ -136,6 +150,7 @@ impl Config {
             profiles: Profile::builtin(),
             online: OnlineSection::default(),
             urls: Urls::default(),
+            store: StoreSection::default(),
         }
     }
 
@@ -177,12 +192,24 @@ impl Config {
             path: path.into(),
             detail: e.to_string(),
         })?;
+        if let Some(url) = &raw.store.url
+            && !url.contains("://")
+        {
+            return Err(Error::Config {
+                path: path.into(),
+                detail: format!(
+                    "[store] url {:?} is not a URL; give postgres://USER@HOST[:PORT]/DATABASE, or leave it unset for ca.db",
+                    crate::store::backend::redact(url)
+                ),
+            });
+        }
         Ok(Config {
             ca: raw.ca,
             policy,
             profiles,
             online: raw.online,
             urls: raw.urls,
+            store: raw.store,
         })
     }
 
@@ -279,6 +306,15 @@ impl Config {
             }
         }
         s.push_str(
+            "\n# Where the CA's records live. Unset: ca.db (SQLite) in this directory. A URL such as\n\
+             # url = \"postgres://mtls@db.example/ca\" keeps them in PostgreSQL, shared by several\n\
+             # `mtls ca serve` instances (the password from PGPASSFILE or PGPASSWORD, not from here).\n\
+             [store]\n",
+        );
+        if let Some(u) = &self.store.url {
+            s.push_str(&format!("url = {}\n", toml_string(u)));
+        }
+        s.push_str(
             "\n# Profiles: the extensions and default validity of each kind of certificate (days = N,\n\
              # or validity = \"15m\" / \"24h\" for lives under a day), chosen with --profile.\n\
              # Leaves also get basicConstraints CA:FALSE, subjectKeyIdentifier\n\
@@ -328,6 +364,11 @@ fn toml_key(k: &str) -> String {
     } else {
         format!("\"{k}\"")
     }
+}
+
+/// A TOML basic string (quotes, backslashes and control characters escaped).
+fn toml_string(v: &str) -> String {
+    toml::Value::String(v.to_string()).to_string()
 }
 
 fn toml_list(v: &[String]) -> String {

@@ -178,6 +178,18 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// A store reached by URL (`[store] url`) failed or refused: unreachable, wrong
+    /// credentials, a schema from another mtls version, a database that is not empty …
+    #[error("CA store {store}: {detail}")]
+    Backend {
+        /// The store's URL, without its password.
+        store: String,
+        /// What happened and how to fix it.
+        detail: String,
+        /// True when trying again later may succeed (the database is restarting or failing
+        /// over): the online CA answers 503 with Retry-After.
+        retryable: bool,
+    },
     /// The store's database failed (I/O, corruption, a lock held too long).
     #[error("CA store {}: {source}", path.display())]
     Database {

@@ -86,6 +86,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: InitArgs) -> Resul
             policy,
             passphrase: pass.as_ref().map(|p| p.as_slice()),
             parent: parent.as_mut(),
+            store_url: None,
         },
     )?;
     for n in &notes {

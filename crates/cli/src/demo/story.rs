@@ -80,6 +80,7 @@ fn new_ca(ca_dir: &Path, pass: &'static [u8]) -> Result<(CertificateAuthority, V
             policy: Policy::matching(),
             passphrase: Some(pass),
             parent: None,
+            store_url: None,
         },
     )?;
     say(&format!(
@@ -409,6 +410,7 @@ async fn foreign(pki: &Pki, srv: &Served, checks: &mut Vec<Check>) -> Result<()>
             policy: Policy::matching(),
             passphrase: None,
             parent: None,
+            store_url: None,
         },
     )?;
     let mut foreign = foreign;

@@ -59,6 +59,8 @@ pub struct InitOptions<'a> {
     pub passphrase: Option<&'a [u8]>,
     /// For an intermediate CA: the unlocked parent that signs it.
     pub parent: Option<&'a mut CertificateAuthority>,
+    /// Keep the records in the store at this URL (`[store] url`) instead of `ca.db`.
+    pub store_url: Option<String>,
 }
 
 /// An opened CA directory.
@@ -180,6 +182,7 @@ impl CertificateAuthority {
         Self::check_targets(dir)?;
         let key = PrivateKey::generate(opts.key_type)?;
         let mut config = Config::new(opts.policy, opts.key_type);
+        config.store.url = opts.store_url.clone();
         let mut notes = Vec::new();
         let (cert_der, chain_pem) = match opts.parent {
             None => {
@@ -292,6 +295,11 @@ impl CertificateAuthority {
         passphrase: Option<&[u8]>,
         written: &mut Vec<PathBuf>,
     ) -> Result<Box<dyn Store>> {
+        if let Some(url) = &config.store.url {
+            let store = crate::store::backend::create(url)?;
+            Self::write_files(dir, key, cert_der, chain_pem, config, passphrase, written)?;
+            return Ok(store);
+        }
         let db = dir.join(files::DB);
         let made = SqliteStore::create(&db);
         // The store's journal files exist only because this call made the store.
@@ -305,6 +313,20 @@ impl CertificateAuthority {
             }
         }
         let store = made?;
+        Self::write_files(dir, key, cert_der, chain_pem, config, passphrase, written)?;
+        Ok(Box::new(store))
+    }
+
+    /// The key, certificate, chain and `ca.toml` of a new CA.
+    fn write_files(
+        dir: &Path,
+        key: &PrivateKey,
+        cert_der: &[u8],
+        chain_pem: &str,
+        config: &Config,
+        passphrase: Option<&[u8]>,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<()> {
         let key_path = dir.join(files::KEY);
         key.write(&key_path, passphrase, false)?;
         written.push(key_path);
@@ -330,7 +352,7 @@ impl CertificateAuthority {
             false,
         )?;
         written.push(cfg_path);
-        Ok(Box::new(store))
+        Ok(())
     }
 
     /// Opens the CA in `dir` without unlocking its key.
@@ -353,7 +375,10 @@ impl CertificateAuthority {
         } else {
             pemutil::encode("CERTIFICATE", &block.der)
         };
-        let store = SqliteStore::open(&dir.join(files::DB))?;
+        let store: Box<dyn Store> = match &config.store.url {
+            Some(url) => crate::store::backend::open(url)?,
+            None => Box::new(SqliteStore::open(&dir.join(files::DB))?),
+        };
         Ok(CertificateAuthority {
             dir: dir.into(),
             config,
@@ -363,7 +388,7 @@ impl CertificateAuthority {
             not_after: info.not_after,
             key_id: info.key_id,
             key: None,
-            store: Box::new(store),
+            store,
         })
     }
 

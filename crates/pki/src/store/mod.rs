@@ -1,9 +1,13 @@
 //! The CA's record of everything it issued and revoked.
 //!
 //! Issuance code talks to the [`Store`] trait only, so a PostgreSQL backend for several CA
-//! instances can be added without touching it. The shipped backend is [`sqlite::SqliteStore`].
+//! instances can be added without touching it. The built-in backend is [`sqlite::SqliteStore`];
+//! others are reached by URL through [`backend`]. [`conformance`] is the behaviour every
+//! backend must show.
 
 mod audit;
+pub mod backend;
+pub mod conformance;
 mod schema;
 pub mod sqlite;
 #[cfg(test)]

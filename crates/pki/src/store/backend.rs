@@ -1,0 +1,76 @@
+//! Store backends other than the built-in SQLite one, chosen by the scheme of `[store] url` in
+//! `ca.toml` (`postgres://…`). pki knows no network, so a backend lives in its own crate and
+//! the program installs it at start ([`install`]), as rustls programs install a crypto
+//! provider: `mtls` installs the PostgreSQL backend of `mtls-store-pg`.
+
+use std::sync::RwLock;
+
+use super::Store;
+use crate::error::{Error, Result};
+
+/// A kind of store reached by URL.
+pub trait Backend: Send + Sync {
+    /// The URL schemes it serves (`postgres`, `postgresql`).
+    fn schemes(&self) -> &'static [&'static str];
+    /// A new store at `url` with the current schema; refuses a store that holds a CA already.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] naming the store and what to fix.
+    fn create(&self, url: &str) -> Result<Box<dyn Store>>;
+    /// The store at `url`, migrated to the current schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] naming the store and what to fix.
+    fn open(&self, url: &str) -> Result<Box<dyn Store>>;
+}
+
+static BACKENDS: RwLock<Vec<&'static dyn Backend>> = RwLock::new(Vec::new());
+
+/// Makes `backend` serve its schemes from now on (a second install of a scheme wins).
+pub fn install(backend: &'static dyn Backend) {
+    let mut list = BACKENDS.write().unwrap_or_else(|p| p.into_inner());
+    list.insert(0, backend);
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some((a, h)) => (a, h),
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn find(url: &str) -> Result<&'static dyn Backend> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    let list = BACKENDS.read().unwrap_or_else(|p| p.into_inner());
+    list.iter()
+        .copied()
+        .find(|b| b.schemes().contains(&scheme))
+        .ok_or_else(|| Error::Backend {
+            store: redact(url),
+            detail: format!(
+                "no store backend for {scheme:?} URLs in this program (known: {}); leave [store] url unset for the built-in SQLite store",
+                list.iter().flat_map(|b| b.schemes()).copied().collect::<Vec<_>>().join(", ")
+            ),
+            retryable: false,
+        })
+}
+
+/// Creates the store at `url` with the backend of its scheme.
+pub(crate) fn create(url: &str) -> Result<Box<dyn Store>> {
+    find(url)?.create(url)
+}
+
+/// Opens the store at `url` with the backend of its scheme.
+pub(crate) fn open(url: &str) -> Result<Box<dyn Store>> {
+    find(url)?.open(url)
+}

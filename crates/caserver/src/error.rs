@@ -80,7 +80,18 @@ impl From<PkiError> for ApiError {
             PkiError::CaExpired { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ca_expired", msg)
             }
+            // The database is restarting or failing over: the client retries (nothing was
+            // stored: every write is one transaction).
+            PkiError::Backend {
+                retryable: true, ..
+            } => {
+                let mut e =
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", msg);
+                e.retry_after = Some(1);
+                e
+            }
             PkiError::Io { .. }
+            | PkiError::Backend { .. }
             | PkiError::Store { .. }
             | PkiError::Database { .. }
             | PkiError::Config { .. }

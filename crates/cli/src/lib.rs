@@ -92,6 +92,8 @@ pub fn run() -> ExitCode {
     // Before anything else, and before any thread exists (see pass::take_env_secrets).
     pass::take_env_secrets();
     pass::no_core_dumps();
+    // `[store] url = "postgres://…"` in ca.toml.
+    mtls_store_pg::install();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Ca(args) => ca::run(args),

@@ -34,6 +34,22 @@ pub(super) struct InitArgs {
     /// Passphrase file of the --issuer CA's key. Else $MTLS_ISSUER_PASSPHRASE, else a prompt.
     #[arg(long, requires = "issuer")]
     issuer_passphrase_file: Option<PathBuf>,
+    /// Keep the records in PostgreSQL instead of ca.db: postgres://USER@HOST[:PORT]/DATABASE
+    /// (an empty database; the password from PGPASSWORD or PGPASSFILE, never here). Written
+    /// to ca.toml as [store] url.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+}
+
+/// Refuses a `--store` URL with a password in it: argv is visible to every user (`ps`).
+fn check_store_url(url: &str) -> Result<()> {
+    let redacted = mtls_pki::store::backend::redact(url);
+    if redacted != url {
+        anyhow::bail!(
+            "--store {redacted}: a password on the command line is visible to every user of this machine; put it in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass) and give the URL without it"
+        );
+    }
+    Ok(())
 }
 
 /// Creates the CA in `dir` (its key encrypted with the passphrase from `pass_file`, the
@@ -47,7 +63,11 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: InitArgs) -> Resul
         no_passphrase,
         issuer,
         issuer_passphrase_file,
+        store,
     } = args;
+    if let Some(url) = &store {
+        check_store_url(url)?;
+    }
     let subject = Name::parse(&subject)?;
     let key_type: KeyType = key_type.parse()?;
     let policy = Policy::preset(&policy)?;
@@ -86,7 +106,7 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: InitArgs) -> Resul
             policy,
             passphrase: pass.as_ref().map(|p| p.as_slice()),
             parent: parent.as_mut(),
-            store_url: None,
+            store_url: store.clone(),
         },
     )?;
     for n in &notes {
@@ -102,13 +122,22 @@ pub(super) fn run(dir: &Path, pass_file: Option<&Path>, args: InitArgs) -> Resul
         ca.subject(),
         dir.display()
     );
-    out::say!(
-        "  {}  {}  {}  {}",
-        files::CERT,
-        files::KEY,
-        files::CONFIG,
-        files::DB
-    );
+    match &store {
+        Some(url) => out::say!(
+            "  {}  {}  {}  (records in {})",
+            files::CERT,
+            files::KEY,
+            files::CONFIG,
+            mtls_pki::store::backend::redact(url)
+        ),
+        None => out::say!(
+            "  {}  {}  {}  {}",
+            files::CERT,
+            files::KEY,
+            files::CONFIG,
+            files::DB
+        ),
+    }
     out::say!("  valid until {}", time::rfc3339(ca.not_after()));
     Ok(())
 }

@@ -11,6 +11,7 @@ mod crl;
 mod enroll;
 mod est;
 mod ocsp;
+mod postgres;
 mod public;
 mod resilience;
 mod serve;
@@ -173,13 +174,14 @@ pub(super) fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
 
 /// Revokes `cert` through the API as the admin `out/admin1.crt`, with `reason`.
 pub(super) fn admin_revoke(env: &Env, srv: &CaServer, cert: &str, reason: &str) {
+    admin_revoke_at(env, &srv.api, cert, reason)
+}
+
+/// [`admin_revoke`] through the API at `api`.
+pub(super) fn admin_revoke_at(env: &Env, api: &str, cert: &str, reason: &str) {
     let serial = env.openssl_serial(cert);
     let body = format!(r#"{{"serial": "{serial}", "reason": "{reason}"}}"#);
-    let (code, v) = curl_as(
-        env,
-        "admin1",
-        &["-d", &body, &format!("{}/v1/revoke", srv.api)],
-    );
+    let (code, v) = curl_as(env, "admin1", &["-d", &body, &format!("{api}/v1/revoke")]);
     assert_eq!(code, 200, "{v}");
 }
 

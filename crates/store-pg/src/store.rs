@@ -1,0 +1,682 @@
+//! [`PgStore`]: every [`Store`] method as one PostgreSQL transaction (READ COMMITTED, with the
+//! row locks and advisory locks named at each method).
+
+use std::cell::RefCell;
+
+use mtls_pki::Serial;
+use mtls_pki::store::{
+    AuditEntry, CertRecord, CrlState, InsertGuard, Reason, Revocation, RevokedEntry, StatusFilter,
+    Store,
+};
+use mtls_pki::time::Lifetime;
+use mtls_pki::token::{TokenHash, TokenRecord, TokenRefusal};
+use mtls_pki::{Error, Result};
+use postgres::{Client, GenericClient, Row};
+
+use crate::connect::{backend_error, describe, redact, retryable};
+
+/// The columns of `certs`, in [`row_to_record`]'s order.
+const COLUMNS: &str = "serial, subject, cn, sans, profile, not_before, not_after, revoked_at, \
+                       reason, der, invalidity_date, hold_instruction";
+
+/// The CA store in one PostgreSQL database.
+pub struct PgStore {
+    client: RefCell<Client>,
+    /// The URL as given (with any password), for reconnecting.
+    full_url: String,
+    /// The URL without its password, for messages.
+    url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.url).finish()
+    }
+}
+
+/// Why a guarded insert did not happen: the database failed, or the guard refused.
+enum Refused {
+    Db(postgres::Error),
+    Pki(Error),
+}
+
+impl From<postgres::Error> for Refused {
+    fn from(e: postgres::Error) -> Self {
+        Refused::Db(e)
+    }
+}
+
+fn row_to_record(r: &Row) -> CertRecord {
+    let serial: String = r.get(0);
+    let sans: String = r.get(3);
+    let reason: Option<i16> = r.get(8);
+    CertRecord {
+        serial: serial.parse().unwrap_or_else(|_| Serial::from_bytes(&[])),
+        subject: r.get(1),
+        cn: r.get(2),
+        sans: sans.lines().map(str::to_string).collect(),
+        profile: r.get(4),
+        not_before: r.get(5),
+        not_after: r.get(6),
+        revoked_at: r.get(7),
+        reason: reason
+            .and_then(|c| u8::try_from(c).ok())
+            .and_then(Reason::from_code),
+        der: r.get(9),
+        invalidity_date: r.get(10),
+        hold_instruction: r.get(11),
+    }
+}
+
+impl PgStore {
+    /// Creates the schema of a new CA in the (empty) database at `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`]: unreachable, or the database holds a CA already.
+    pub fn create(url: &str) -> Result<PgStore> {
+        let mut client = crate::connect::connect(url)?;
+        crate::schema::create(&mut client, url)?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            full_url: url.to_string(),
+            url: redact(url),
+        })
+    }
+
+    /// Opens the CA in the database at `url`, migrating its schema if it is older.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`]: unreachable, no CA there, or a schema of another release.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let mut client = crate::connect::connect(url)?;
+        crate::schema::migrate(&mut client, url)?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            full_url: url.to_string(),
+            url: redact(url),
+        })
+    }
+
+    /// The connection, made anew when the old one broke (the server restarted or failed
+    /// over): the call that found it broken failed retryably, the next one reconnects.
+    fn conn(&self) -> Result<std::cell::RefMut<'_, Client>> {
+        let mut c = self.client.borrow_mut();
+        if c.is_closed() {
+            *c = crate::connect::connect(&self.full_url)?;
+        }
+        Ok(c)
+    }
+
+    fn err(&self, e: postgres::Error) -> Error {
+        backend_error(&self.url, describe(&e), retryable(&e))
+    }
+
+    fn refused(&self, r: Refused) -> Error {
+        match r {
+            Refused::Db(e) => self.err(e),
+            Refused::Pki(e) => e,
+        }
+    }
+
+    fn corrupt(&self, s: &str) -> Error {
+        backend_error(
+            &self.url,
+            format!("corrupt serial {s:?} in the store"),
+            false,
+        )
+    }
+
+    fn serial_of(&self, s: Option<String>) -> Result<Option<Serial>> {
+        s.map(|s| s.parse().map_err(|_| self.corrupt(&s)))
+            .transpose()
+    }
+}
+
+/// Takes one use of the token (a conditional UPDATE: two racing writers cannot both pass, the
+/// second re-reads the row after the first commits), or says why not.
+fn consume_token(
+    c: &mut impl GenericClient,
+    hash: &TokenHash,
+    now: i64,
+) -> std::result::Result<(), Refused> {
+    let taken = c.query_opt(
+        "UPDATE tokens SET uses_left = uses_left - 1 \
+         WHERE hash = $1 AND expires_at > $2 AND uses_left > 0 RETURNING uses_left",
+        &[&&hash[..], &now],
+    )?;
+    if taken.is_some() {
+        return Ok(());
+    }
+    let row = c.query_opt(
+        "SELECT expires_at, uses_left FROM tokens WHERE hash = $1",
+        &[&&hash[..]],
+    )?;
+    let refusal = match row {
+        None => TokenRefusal::Unknown,
+        Some(r) if now >= r.get::<_, i64>(0) => TokenRefusal::Expired,
+        Some(_) => TokenRefusal::Used,
+    };
+    Err(Refused::Pki(Error::TokenRefused { refusal }))
+}
+
+/// Refuses `subject` when a certificate valid at `now` has it, under a transaction-scoped
+/// advisory lock on the subject: two instances checking the same subject at once take turns.
+fn check_unique(
+    c: &mut impl GenericClient,
+    subject: &str,
+    now: i64,
+) -> std::result::Result<(), Refused> {
+    c.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+        &[&subject],
+    )?;
+    let taken = c.query_opt(
+        "SELECT serial FROM certs WHERE subject = $1 AND revoked_at IS NULL AND not_after >= $2 LIMIT 1",
+        &[&subject, &now],
+    )?;
+    match taken {
+        Some(r) => Err(Refused::Pki(Error::SubjectNotUnique {
+            subject: subject.to_string(),
+            serial: r.get(0),
+        })),
+        None => Ok(()),
+    }
+}
+
+fn add_audit(
+    c: &mut impl GenericClient,
+    e: &AuditEntry,
+) -> std::result::Result<(), postgres::Error> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, target, peer, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&e.at, &e.actor, &e.action, &e.target, &e.peer, &e.outcome, &e.detail],
+    )
+    .map(|_| ())
+}
+
+/// Inserts `records` in the caller's transaction, checking and recording what `guard` says.
+fn insert_in(
+    c: &mut impl GenericClient,
+    records: &[CertRecord],
+    guard: &InsertGuard,
+) -> std::result::Result<(), Refused> {
+    if let Some((hash, now)) = &guard.token {
+        consume_token(c, hash, *now)?;
+    }
+    let sql = format!(
+        "INSERT INTO certs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (serial) DO NOTHING"
+    );
+    for r in records {
+        if let Some(now) = guard.unique_at {
+            check_unique(c, &r.subject, now)?;
+        }
+        let reason = r.reason.map(|x| i16::from(x.code()));
+        let n = c.execute(
+            &sql,
+            &[
+                &r.serial.hex(),
+                &r.subject,
+                &r.cn,
+                &r.sans.join("\n"),
+                &r.profile,
+                &r.not_before,
+                &r.not_after,
+                &r.revoked_at,
+                &reason,
+                &r.der,
+                &r.invalidity_date,
+                &r.hold_instruction,
+            ],
+        )?;
+        if n == 0 {
+            return Err(Refused::Pki(Error::DuplicateSerial {
+                serial: r.serial.hex(),
+            }));
+        }
+    }
+    if let (Some(old), [new]) = (&guard.supersedes, records) {
+        c.execute(
+            "INSERT INTO renewals (new_serial, old_serial) VALUES ($1, $2)",
+            &[&new.serial.hex(), &old.hex()],
+        )?;
+    }
+    if let (Some(entry), [new]) = (&guard.audit, records) {
+        let mut entry = entry.clone();
+        entry.target = Some(new.serial.hex());
+        add_audit(c, &entry)?;
+    }
+    Ok(())
+}
+
+impl Store for PgStore {
+    fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
+        self.insert_guarded(records, &InsertGuard::default())
+    }
+
+    fn valid_with_subject(&self, subject: &str, now: i64) -> Result<Option<Serial>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT serial FROM certs WHERE subject = $1 AND revoked_at IS NULL AND not_after >= $2 LIMIT 1",
+                &[&subject, &now],
+            )
+            .map_err(|e| self.err(e))?;
+        self.serial_of(row.map(|r| r.get(0)))
+    }
+
+    fn contains(&self, serial: &Serial) -> Result<bool> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT 1 FROM certs WHERE serial = $1", &[&serial.hex()])
+            .map_err(|e| self.err(e))?;
+        Ok(row.is_some())
+    }
+
+    fn get(&self, serial: &Serial) -> Result<Option<CertRecord>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM certs WHERE serial = $1"),
+                &[&serial.hex()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().map(row_to_record))
+    }
+
+    fn revoke(&mut self, serial: &Serial, rev: &Revocation) -> Result<()> {
+        let url = self.url.clone();
+        let mut client = self.conn()?;
+        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
+        let mut tx = client.transaction().map_err(db)?;
+        let cur = tx
+            .query_opt(
+                "SELECT revoked_at, reason FROM certs WHERE serial = $1 FOR UPDATE",
+                &[&serial.hex()],
+            )
+            .map_err(db)?;
+        let Some(cur) = cur else {
+            return Err(Error::UnknownSerial {
+                serial: serial.hex(),
+            });
+        };
+        if let Some(when) = cur.get::<_, Option<i64>>(0) {
+            let reason: Option<i16> = cur.get(1);
+            return Err(Error::AlreadyRevoked {
+                serial: serial.hex(),
+                revoked_at: mtls_pki::time::rfc3339(when),
+                reason: reason
+                    .and_then(|c| u8::try_from(c).ok())
+                    .and_then(Reason::from_code)
+                    .unwrap_or(Reason::Unspecified)
+                    .name()
+                    .into(),
+            });
+        }
+        tx.execute(
+            "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, hold_instruction = $5 \
+             WHERE serial = $1",
+            &[&serial.hex(), &rev.at, &i16::from(rev.reason.code()), &rev.invalidity_date, &rev.hold_instruction],
+        )
+        .map_err(db)?;
+        // The change every instance follows (and is told of on commit).
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'revoke', $2) RETURNING id",
+                &[&rev.at, &serial.hex()],
+            )
+            .map_err(db)?
+            .get(0);
+        tx.execute("SELECT pg_notify('mtls_changes', $1)", &[&id.to_string()])
+            .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)> {
+        let url = self.url.clone();
+        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db)?;
+        // The row lock orders concurrent reservations: each gets the next number.
+        let n: i64 = tx
+            .query_one(
+                "UPDATE crl SET last_number = last_number + 1 WHERE id = 1 RETURNING last_number",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        let rows = tx
+            .query(
+                "SELECT serial, revoked_at, reason, invalidity_date, hold_instruction FROM certs \
+                 WHERE revoked_at IS NOT NULL",
+                &[],
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let s: String = r.get(0);
+            let reason: Option<i16> = r.get(2);
+            entries.push(RevokedEntry {
+                serial: s.parse().map_err(|_| self.corrupt(&s))?,
+                revocation: Revocation {
+                    at: r.get(1),
+                    reason: reason
+                        .and_then(|c| u8::try_from(c).ok())
+                        .and_then(Reason::from_code)
+                        .unwrap_or(Reason::Unspecified),
+                    invalidity_date: r.get(3),
+                    hold_instruction: r.get(4),
+                },
+            });
+        }
+        Ok((u64::try_from(n).unwrap_or(0), entries))
+    }
+
+    fn finish_crl(
+        &mut self,
+        state: CrlState,
+        write: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool> {
+        let url = self.url.clone();
+        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db)?;
+        // Held from the check to the commit: the published CRL never goes back a number.
+        let published: Option<i64> = tx
+            .query_one(
+                "SELECT published_number FROM crl WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        let number = i64::try_from(state.number).unwrap_or(i64::MAX);
+        if published.is_some_and(|p| p >= number) {
+            return Ok(false);
+        }
+        write()?;
+        tx.execute(
+            "UPDATE crl SET published_number = $1, this_update = $2, next_update = $3 WHERE id = 1",
+            &[&number, &state.this_update, &state.next_update],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    fn crl_state(&self) -> Result<Option<CrlState>> {
+        let row = self
+            .conn()?
+            .query_one(
+                "SELECT published_number, this_update, next_update FROM crl WHERE id = 1",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let (n, t, u): (Option<i64>, Option<i64>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
+        Ok(match (n, t, u) {
+            (Some(n), Some(t), Some(u)) => Some(CrlState {
+                number: u64::try_from(n).unwrap_or(0),
+                this_update: t,
+                next_update: u,
+            }),
+            _ => None,
+        })
+    }
+
+    fn list(
+        &self,
+        filter: StatusFilter,
+        now: i64,
+        expiring_before: Option<i64>,
+    ) -> Result<Vec<CertRecord>> {
+        let cond = match filter {
+            StatusFilter::Valid => "revoked_at IS NULL AND not_after >= $1",
+            StatusFilter::Revoked => "revoked_at IS NOT NULL AND $1::BIGINT IS NOT NULL",
+            StatusFilter::Expired => "revoked_at IS NULL AND not_after < $1",
+            StatusFilter::All => "$1::BIGINT IS NOT NULL",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certs WHERE {cond} AND not_after <= $2 ORDER BY not_after, serial"
+        );
+        let rows = self
+            .conn()?
+            .query(&sql, &[&now, &expiring_before.unwrap_or(i64::MAX)])
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(row_to_record).collect())
+    }
+
+    fn valid_serials(&self, now: i64, after: Option<&Serial>, limit: usize) -> Result<Vec<Serial>> {
+        let after = after.map(Serial::hex).unwrap_or_default();
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT serial FROM certs WHERE revoked_at IS NULL AND not_after >= $1 AND serial > $2 \
+                 ORDER BY serial LIMIT $3",
+                &[&now, &after, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.get(0);
+                s.parse().map_err(|_| self.corrupt(&s))
+            })
+            .collect()
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(CertRecord) -> Result<()>) -> Result<()> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let sql = format!("SELECT {COLUMNS} FROM certs ORDER BY serial");
+        let portal = tx.bind(sql.as_str(), &[]).map_err(|e| self.err(e))?;
+        loop {
+            let rows = tx.query_portal(&portal, 1000).map_err(|e| self.err(e))?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                f(row_to_record(r))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn any_revoked(&self) -> Result<bool> {
+        let row = self
+            .conn()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM certs WHERE revoked_at IS NOT NULL)",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+
+    fn counts(&self) -> Result<(u64, u64)> {
+        let row = self
+            .conn()?
+            .query_one("SELECT COUNT(*), COUNT(revoked_at) FROM certs", &[])
+            .map_err(|e| self.err(e))?;
+        let (all, revoked): (i64, i64) = (row.get(0), row.get(1));
+        Ok((
+            u64::try_from(all).unwrap_or(0),
+            u64::try_from(revoked).unwrap_or(0),
+        ))
+    }
+
+    fn data_version(&self) -> Result<i64> {
+        let row = self
+            .conn()?
+            .query_one("SELECT COALESCE(MAX(id), 0) FROM changes", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+
+    fn last_crl_number(&self) -> Result<u64> {
+        let row = self
+            .conn()?
+            .query_one("SELECT last_number FROM crl WHERE id = 1", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    fn set_min_crl_number(&mut self, n: u64) -> Result<()> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.conn()?
+            .execute(
+                "UPDATE crl SET last_number = GREATEST(last_number, $1) WHERE id = 1",
+                &[&n],
+            )
+            .map(|_| ())
+            .map_err(|e| backend_error(&self.url, describe(&e), retryable(&e)))
+    }
+
+    fn set_crl_state(&mut self, state: CrlState) -> Result<()> {
+        let n = i64::try_from(state.number).unwrap_or(i64::MAX);
+        self.conn()?
+            .execute(
+                "UPDATE crl SET published_number = $1, this_update = $2, next_update = $3, \
+                 last_number = GREATEST(last_number, $1) \
+                 WHERE id = 1 AND (published_number IS NULL OR published_number < $1)",
+                &[&n, &state.this_update, &state.next_update],
+            )
+            .map(|_| ())
+            .map_err(|e| backend_error(&self.url, describe(&e), retryable(&e)))
+    }
+
+    fn add_token(&mut self, hash: &TokenHash, t: &TokenRecord) -> Result<()> {
+        let validity = t
+            .validity
+            .map(|v| i64::try_from(v.secs()).unwrap_or(i64::MAX));
+        let uses = i32::try_from(t.uses_left).unwrap_or(i32::MAX);
+        self.conn()?
+            .execute(
+                "INSERT INTO tokens (hash, name, profile, sans, created_at, expires_at, uses_left, validity) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&&hash[..], &t.name, &t.profile, &t.sans.join("\n"), &t.created_at, &t.expires_at, &uses, &validity],
+            )
+            .map(|_| ())
+            .map_err(|e| backend_error(&self.url, describe(&e), retryable(&e)))
+    }
+
+    fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT name, profile, sans, created_at, expires_at, uses_left, validity FROM tokens WHERE hash = $1",
+                &[&&hash[..]],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| {
+            let sans: String = r.get(2);
+            let uses: i32 = r.get(5);
+            let validity: Option<i64> = r.get(6);
+            TokenRecord {
+                name: r.get(0),
+                profile: r.get(1),
+                sans: sans.lines().map(str::to_string).collect(),
+                created_at: r.get(3),
+                expires_at: r.get(4),
+                uses_left: u32::try_from(uses).unwrap_or(0),
+                validity: validity.and_then(|s| Lifetime::from_secs(u64::try_from(s).ok()?)),
+            }
+        }))
+    }
+
+    fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        match insert_in(&mut tx, records, guard) {
+            Ok(()) => tx.commit().map_err(|e| self.err(e)),
+            Err(r) => Err(self.refused(r)),
+        }
+    }
+
+    fn insert_each(&mut self, items: &[(CertRecord, InsertGuard)]) -> Result<Vec<Result<()>>> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(items.len());
+        for (record, guard) in items {
+            let mut sp = tx.savepoint("item").map_err(|e| self.err(e))?;
+            match insert_in(&mut sp, std::slice::from_ref(record), guard) {
+                Ok(()) => {
+                    sp.commit().map_err(|e| self.err(e))?;
+                    out.push(Ok(()));
+                }
+                // A database failure fails the whole transaction; a refusal only its item.
+                Err(Refused::Db(e)) => return Err(self.err(e)),
+                Err(Refused::Pki(e)) => {
+                    sp.rollback().map_err(|e| self.err(e))?;
+                    out.push(Err(e));
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    fn superseded_by(&self, serial: &Serial) -> Result<Option<Serial>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT old_serial FROM renewals WHERE new_serial = $1",
+                &[&serial.hex()],
+            )
+            .map_err(|e| self.err(e))?;
+        self.serial_of(row.map(|r| r.get(0)))
+    }
+
+    fn supersedes(&self, serial: &Serial) -> Result<Option<Serial>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT new_serial FROM renewals WHERE old_serial = $1 ORDER BY id DESC LIMIT 1",
+                &[&serial.hex()],
+            )
+            .map_err(|e| self.err(e))?;
+        self.serial_of(row.map(|r| r.get(0)))
+    }
+
+    fn add_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        add_audit(&mut *self.conn()?, entry)
+            .map_err(|e| backend_error(&self.url, describe(&e), retryable(&e)))
+    }
+
+    fn add_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        for e in entries {
+            add_audit(&mut tx, e).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn audit(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, at, actor, action, target, peer, outcome, detail FROM audit \
+                 WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                &[
+                    &before.unwrap_or(i64::MAX),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get(0),
+                at: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                peer: r.get(5),
+                outcome: r.get(6),
+                detail: r.get(7),
+            })
+            .collect())
+    }
+}

@@ -282,22 +282,77 @@ fn reply(body: Vec<u8>, times: Option<(i64, i64)>) -> Response {
     resp
 }
 
+/// Follows the changes of a shared store on a thread of its own (the feed blocks): each
+/// revocation, by any instance, drops its OCSP answers and wakes the CRL keeper. The feed
+/// catches up after an outage, so no revocation is missed; it is checked at least every second.
+fn follow(
+    state: Shared,
+    mut feed: Box<dyn mtls_pki::store::backend::ChangeFeed>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("mtls-store-feed".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !*stop.borrow() {
+                match feed.next(std::time::Duration::from_secs(1)) {
+                    Ok(changes) => {
+                        failing = false;
+                        for c in &changes {
+                            if let (Some(serial), "revoke") = (&c.serial, c.kind.as_str()) {
+                                state.ocsp.cache.invalidate(&serial.hex());
+                            }
+                        }
+                        if !changes.is_empty() {
+                            state.crl_dirty.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            eprintln!(
+                                "warning: ca serve lost the store's change feed (retrying): {e}"
+                            );
+                        }
+                        failing = true;
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: ca serve could not start following the store's changes: {e}");
+    }
+}
+
 /// Empties the cache when another process commits to the store (a `mtls ca revoke` beside the
 /// server): checked every second until `stop`.
 pub(crate) async fn watch_store(state: Shared, mut stop: tokio::sync::watch::Receiver<bool>) {
+    // A shared store (PostgreSQL) says which certificates changed: see `follow`.
+    let feed = with_ca(&state, |ca| Ok(ca.change_feed()))
+        .await
+        .ok()
+        .flatten();
+    let shared = feed.is_some();
+    match feed {
+        Some(Ok(feed)) => follow(state.clone(), feed, stop.clone()),
+        Some(Err(e)) => eprintln!("warning: ca serve cannot follow the store's changes: {e}"),
+        None => {}
+    }
     let mut last = None;
     loop {
-        let v = with_ca(&state, |ca| {
-            ca.store()
-                .data_version()
-                .map_err(crate::error::ApiError::from)
-        })
-        .await
-        .ok();
-        if v.is_none() || (last.is_some() && v != last) {
-            state.ocsp.cache.clear();
+        if !shared {
+            let v = with_ca(&state, |ca| {
+                ca.store()
+                    .data_version()
+                    .map_err(crate::error::ApiError::from)
+            })
+            .await
+            .ok();
+            if v.is_none() || (last.is_some() && v != last) {
+                state.ocsp.cache.clear();
+            }
+            last = v;
         }
-        last = v;
         if state.ocsp.due(mtls_pki::time::now().unix_timestamp()) {
             match with_ca(&state, |ca| {
                 delegated(ca).map_err(|e| crate::error::ApiError::internal(e.to_string()))

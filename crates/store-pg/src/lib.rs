@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+mod feed;
 mod schema;
 mod store;
 
@@ -21,7 +22,7 @@ pub use connect::{connect_admin, redact};
 pub use store::PgStore;
 
 use mtls_pki::store::Store;
-use mtls_pki::store::backend::Backend;
+use mtls_pki::store::backend::{Backend, ChangeFeed};
 
 /// The PostgreSQL backend (`postgres://` and `postgresql://` URLs).
 #[derive(Debug)]
@@ -46,5 +47,9 @@ impl Backend for PgBackend {
 
     fn open(&self, url: &str) -> mtls_pki::Result<Box<dyn Store>> {
         Ok(Box::new(PgStore::open(url)?))
+    }
+
+    fn feed(&self, url: &str) -> mtls_pki::Result<Box<dyn ChangeFeed>> {
+        Ok(Box::new(feed::PgFeed::new(url)?))
     }
 }

@@ -149,3 +149,73 @@ fn a_broken_connection_fails_retryably_once_then_reconnects() {
     }
     assert!(s.counts().is_ok(), "reconnected");
 }
+
+#[test]
+fn the_change_feed_sees_every_revocation_even_across_a_lost_connection() {
+    use mtls_pki::store::backend::Backend;
+    use mtls_pki::store::{Reason, Revocation, conformance::record};
+    let Some(db) = TestDb::new("feed") else {
+        return;
+    };
+    let mut s = PgStore::create(&db.url).expect("create");
+    s.insert(&[
+        record(0x0701, "/CN=f1", b"1"),
+        record(0x0702, "/CN=f2", b"2"),
+    ])
+    .expect("insert");
+    let mut feed = mtls_store_pg::BACKEND.feed(&db.url).expect("feed");
+    assert!(
+        feed.next(std::time::Duration::from_millis(50))
+            .expect("next")
+            .is_empty()
+    );
+    let t0 = std::time::Instant::now();
+    s.revoke(
+        &"0701".parse().unwrap(),
+        &Revocation::new(5, Reason::KeyCompromise),
+    )
+    .expect("revoke");
+    let got = feed.next(std::time::Duration::from_secs(5)).expect("next");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].serial, Some("0701".parse().unwrap()));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(1),
+        "woken by NOTIFY, not the timeout"
+    );
+    // The listener's connection dies; a revocation happens meanwhile; nothing is lost.
+    let mut admin = mtls_store_pg::connect_admin(&db.admin).expect("admin");
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            &[&db.name],
+        )
+        .expect("terminate");
+    s.revoke(
+        &"0702".parse().unwrap(),
+        &Revocation::new(6, Reason::Superseded),
+    )
+    .expect("revoke");
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        match feed.next(std::time::Duration::from_millis(200)) {
+            Ok(c) => seen.extend(c),
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    mtls_pki::Error::Backend {
+                        retryable: true,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            ),
+        }
+        if !seen.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|c| c.serial.clone()).collect::<Vec<_>>(),
+        [Some("0702".parse().unwrap())]
+    );
+}

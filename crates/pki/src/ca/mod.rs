@@ -392,6 +392,16 @@ impl CertificateAuthority {
         })
     }
 
+    /// The feed of changes other instances make to a shared store (`[store] url`); `None`
+    /// for the SQLite store of one machine (watch [`crate::store::Store::data_version`]).
+    pub fn change_feed(&self) -> Option<Result<Box<dyn crate::store::backend::ChangeFeed>>> {
+        self.config
+            .store
+            .url
+            .as_deref()
+            .map(crate::store::backend::feed)
+    }
+
     /// True when `ca.key` is encrypted (a passphrase is needed to [`unlock`](Self::unlock)).
     pub fn key_is_encrypted(&self) -> Result<bool> {
         let data = zeroize::Zeroizing::new(fsutil::read(&self.dir.join(files::KEY))?);

@@ -4,9 +4,11 @@
 //! provider: `mtls` installs the PostgreSQL backend of `mtls-store-pg`.
 
 use std::sync::RwLock;
+use std::time::Duration;
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::serial::Serial;
 
 /// A kind of store reached by URL.
 pub trait Backend: Send + Sync {
@@ -24,6 +26,39 @@ pub trait Backend: Send + Sync {
     ///
     /// [`Error::Backend`] naming the store and what to fix.
     fn open(&self, url: &str) -> Result<Box<dyn Store>>;
+    /// The changes other instances make to the store at `url`, from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] naming the store and what to fix.
+    fn feed(&self, url: &str) -> Result<Box<dyn ChangeFeed>>;
+}
+
+/// One change to a shared store that every instance must act on (drop an OCSP answer, make a
+/// new CRL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its place in the store's change sequence.
+    pub id: i64,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// What: `revoke`.
+    pub kind: String,
+    /// The certificate concerned.
+    pub serial: Option<Serial>,
+}
+
+/// The changes of a shared store, in order, none missed: what is not announced (a lost
+/// notification, a reconnection) is caught up from the change sequence.
+pub trait ChangeFeed: Send {
+    /// Waits up to `timeout` for changes after the last ones returned, and returns them
+    /// (empty: none came).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when the store cannot be reached; the next call reconnects and
+    /// catches up.
+    fn next(&mut self, timeout: Duration) -> Result<Vec<Change>>;
 }
 
 static BACKENDS: RwLock<Vec<&'static dyn Backend>> = RwLock::new(Vec::new());
@@ -68,6 +103,11 @@ fn find(url: &str) -> Result<&'static dyn Backend> {
 /// Creates the store at `url` with the backend of its scheme.
 pub(crate) fn create(url: &str) -> Result<Box<dyn Store>> {
     find(url)?.create(url)
+}
+
+/// The change feed of the store at `url`.
+pub(crate) fn feed(url: &str) -> Result<Box<dyn ChangeFeed>> {
+    find(url)?.feed(url)
 }
 
 /// Opens the store at `url` with the backend of its scheme.

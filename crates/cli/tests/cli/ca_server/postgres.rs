@@ -205,6 +205,35 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // Revoked by `mtls ca revoke` on any machine with the CA directory: both hear of it.
+    let tok = token(&env, "dev2", &[]);
+    enroll(&env, &api_a, &tok, "dev2", &[]).run().success();
+    env.ok(&["ca", "revoke", "--dir", "ca2", "certs/dev2.crt"]);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = env
+            .openssl(&[
+                "ocsp",
+                "-issuer",
+                "ca/ca.crt",
+                "-CAfile",
+                "ca/ca.crt",
+                "-cert",
+                "certs/dev2.crt",
+                "-no_nonce",
+                "-url",
+                &url_b,
+            ])
+            .all();
+        if text.contains("certs/dev2.crt: revoked") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still answers: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for p in [&mut a, &mut b] {
         p.signal("TERM");
         assert!(p.wait_exit(WAIT).success(), "{}", p.dump());
@@ -214,6 +243,6 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
             &db.url,
             "SELECT COUNT(*) FROM audit WHERE action = 'enroll' AND outcome = 'ok'"
         ),
-        "1"
+        "2"
     );
 }

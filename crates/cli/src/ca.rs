@@ -3,7 +3,7 @@
 //! This module holds the command line (`--dir`, `--passphrase-file` and the subcommands) and
 //! opening the CA; each subcommand's options and handler are in a submodule: `init`, `sign`,
 //! `issue`, `revoke` (revoke and crl), `openssl` (import-openssl and export-openssl), `list`,
-//! `get`, `serve` (the online CA) and `token`.
+//! `get`, `serve` (the online CA), `token` and `migrate` (migrate-store).
 
 mod audit;
 mod bootstrap;
@@ -11,6 +11,7 @@ mod get;
 mod init;
 mod issue;
 mod list;
+mod migrate;
 mod openssl;
 mod revoke;
 mod serve;
@@ -68,6 +69,9 @@ enum CaCmd {
     Token(token::TokenArgs),
     /// Show the audit log: who enrolled, renewed, revoked or made tokens, when, from where.
     Audit(audit::AuditArgs),
+    /// Copy this CA's records (ca.db) into PostgreSQL (--to URL, an empty database) in one
+    /// checked transaction, and point ca.toml at them: for several `ca serve` instances.
+    MigrateStore(migrate::MigrateArgs),
     /// Fetch the CA certificate from `mtls ca serve` and keep it only if its SHA-256
     /// fingerprint is the one given (trust on first use, checked).
     Bootstrap(bootstrap::BootstrapArgs),
@@ -126,6 +130,7 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::Serve(a) => serve::run(&dir, pass_file, a),
         CaCmd::Token(a) => token::run(&dir, pass_file, a),
         CaCmd::Audit(a) => audit::run(&dir, pass_file, a),
+        CaCmd::MigrateStore(a) => migrate::run(&dir, pass_file, a),
         CaCmd::Bootstrap(a) => bootstrap::run(a),
     }
 }

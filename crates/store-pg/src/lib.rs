@@ -15,10 +15,12 @@
 
 mod connect;
 mod feed;
+mod import;
 mod schema;
 mod store;
 
 pub use connect::{connect_admin, redact};
+pub use import::Copied;
 pub use store::PgStore;
 
 use mtls_pki::store::Store;

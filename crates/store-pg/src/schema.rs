@@ -97,9 +97,15 @@ fn found_version(tx: &mut postgres::Transaction<'_>, url: &str) -> mtls_pki::Res
 /// like our tables).
 pub(crate) fn create(client: &mut Client, url: &str) -> mtls_pki::Result<()> {
     let mut tx = client.transaction().map_err(|e| db(url, e))?;
+    create_in(&mut tx, url)?;
+    tx.commit().map_err(|e| db(url, e))
+}
+
+/// [`create`] inside the caller's transaction (a copy creates and fills in one).
+pub(crate) fn create_in(tx: &mut postgres::Transaction<'_>, url: &str) -> mtls_pki::Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(|e| db(url, e))?;
-    if let Some(v) = found_version(&mut tx, url)? {
+    if let Some(v) = found_version(tx, url)? {
         return Err(backend_error(
             url,
             format!(
@@ -111,7 +117,7 @@ pub(crate) fn create(client: &mut Client, url: &str) -> mtls_pki::Result<()> {
     tx.batch_execute(V1).map_err(|e| db(url, e))?;
     tx.execute("INSERT INTO mtls_schema (version) VALUES ($1)", &[&VERSION])
         .map_err(|e| db(url, e))?;
-    tx.commit().map_err(|e| db(url, e))
+    Ok(())
 }
 
 /// Checks (and, for older versions, migrates) the schema of an existing CA.

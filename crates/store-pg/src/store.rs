@@ -46,7 +46,7 @@ impl From<postgres::Error> for Refused {
     }
 }
 
-fn row_to_record(r: &Row) -> CertRecord {
+pub(crate) fn row_to_record(r: &Row) -> CertRecord {
     let serial: String = r.get(0);
     let sans: String = r.get(3);
     let reason: Option<i16> = r.get(8);
@@ -101,12 +101,17 @@ impl PgStore {
 
     /// The connection, made anew when the old one broke (the server restarted or failed
     /// over): the call that found it broken failed retryably, the next one reconnects.
-    fn conn(&self) -> Result<std::cell::RefMut<'_, Client>> {
+    pub(crate) fn conn(&self) -> Result<std::cell::RefMut<'_, Client>> {
         let mut c = self.client.borrow_mut();
         if c.is_closed() {
             *c = crate::connect::connect(&self.full_url)?;
         }
         Ok(c)
+    }
+
+    /// The store's URL, without its password.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     fn err(&self, e: postgres::Error) -> Error {
@@ -583,6 +588,43 @@ impl Store for PgStore {
                 validity: validity.and_then(|s| Lifetime::from_secs(u64::try_from(s).ok()?)),
             }
         }))
+    }
+
+    fn tokens(&self) -> Result<Vec<(TokenHash, TokenRecord)>> {
+        let rows = self
+            .conn()?
+            .query("SELECT hash FROM tokens ORDER BY created_at, hash", &[])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let h: Vec<u8> = r.get(0);
+            let Ok(hash) = TokenHash::try_from(h.as_slice()) else {
+                continue;
+            };
+            if let Some(t) = self.token(&hash)? {
+                out.push((hash, t));
+            }
+        }
+        Ok(out)
+    }
+
+    fn renewals(&self) -> Result<Vec<(Serial, Serial)>> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT new_serial, old_serial FROM renewals ORDER BY id",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (n, o): (String, String) = (r.get(0), r.get(1));
+            out.push((
+                n.parse().map_err(|_| self.corrupt(&n))?,
+                o.parse().map_err(|_| self.corrupt(&o))?,
+            ));
+        }
+        Ok(out)
     }
 
     fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {

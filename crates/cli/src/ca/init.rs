@@ -42,7 +42,7 @@ pub(super) struct InitArgs {
 }
 
 /// Refuses a `--store` URL with a password in it: argv is visible to every user (`ps`).
-fn check_store_url(url: &str) -> Result<()> {
+pub(super) fn check_store_url(url: &str) -> Result<()> {
     let redacted = mtls_pki::store::backend::redact(url);
     if redacted != url {
         anyhow::bail!(

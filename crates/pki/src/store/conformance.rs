@@ -351,6 +351,15 @@ pub fn renewals_and_changes(connect: Connect<'_>) {
         Some(serial(0x0602))
     );
     assert_eq!(s.supersedes(&serial(0x0602)).expect("q"), None);
+    assert!(
+        s.renewals()
+            .expect("renewals")
+            .contains(&(serial(0x0602), serial(0x0601)))
+    );
+    assert!(
+        !s.tokens().expect("tokens").is_empty(),
+        "the tokens of the checks before"
+    );
     let v1 = s.data_version().expect("data_version");
     connect()
         .revoke(&serial(0x0602), &Revocation::new(2_000, Reason::Superseded))

@@ -340,6 +340,10 @@ pub trait Store: Send {
     fn add_token(&mut self, hash: &TokenHash, token: &TokenRecord) -> Result<()>;
     /// The token with this hash, if any (whatever its state).
     fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
+    /// Every enrollment token with its hash, whatever its state (copying a store).
+    fn tokens(&self) -> Result<Vec<(TokenHash, TokenRecord)>>;
+    /// Every renewal as (new serial, old serial), oldest first (copying a store).
+    fn renewals(&self) -> Result<Vec<(Serial, Serial)>>;
     /// As [`Store::insert`], checking and recording what `guard` says in the same
     /// transaction: openssl's `unique_subject`, one use of an enrollment token (when the token
     /// is unknown, expired or used up, nothing is recorded and the error is

@@ -246,3 +246,64 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         "2"
     );
 }
+
+#[test]
+fn migrate_store_copies_a_sqlite_ca_whole_and_refuses_a_non_empty_database() {
+    let Some(db) = PgDb::new("migrate") else {
+        return;
+    };
+    let env = Env::new();
+    ca(&env);
+    for n in ["m1", "m2", "m3"] {
+        env.issue("ca", n, "client", &[]);
+    }
+    env.issue("ca", "admin1", "admin", &[]);
+    env.ok(&["ca", "revoke", "out/m2.crt", "--reason", "superseded"]);
+    env.ok(&["ca", "crl"]);
+    env.ok(&["ca", "crl"]);
+    token(&env, "later", &[]);
+    let before = env.ok(&["ca", "list", "--json"]).stdout;
+    let audit_before = env.ok(&["ca", "audit"]).stdout;
+
+    let e = env
+        .mtls(&[
+            "ca",
+            "migrate-store",
+            "--to",
+            "postgres://u:secret@127.0.0.1/x",
+        ])
+        .run()
+        .failure();
+    assert!(!e.stderr.contains("secret"), "{}", e.stderr);
+    let out = env.ok(&["ca", "migrate-store", "--to", &db.url]).stdout;
+    assert!(
+        out.contains("copied 4 certificates (1 revoked), 1 tokens")
+            && out.contains("CRL number 2")
+            && out.contains("compared equal"),
+        "{out}"
+    );
+    assert!(
+        env.read("ca/ca.toml")
+            .contains(&format!("url = \"{}\"", db.url))
+    );
+    // The same CA, now from PostgreSQL: the same list, the audit log, the next CRL number.
+    assert_eq!(env.ok(&["ca", "list", "--json"]).stdout, before);
+    let audit_after = env.ok(&["ca", "audit"]).stdout;
+    assert!(
+        audit_after.starts_with(audit_before.trim_end()),
+        "{audit_before}\n---\n{audit_after}"
+    );
+    env.ok(&["ca", "crl"]);
+    let crl = env.ssl(&["crl", "-in", "ca/crl.pem", "-noout", "-text"]);
+    assert!(
+        crl.contains("X509v3 CRL Number: \n                3"),
+        "{crl}"
+    );
+    // Into a database that holds a CA: refused, and that CA is untouched.
+    let again = env
+        .mtls(&["ca", "migrate-store", "--to", &db.url])
+        .run()
+        .failure();
+    assert!(again.stderr.contains("already"), "{}", again.stderr);
+    assert_eq!(psql(&db.url, "SELECT COUNT(*) FROM certs"), "4");
+}

@@ -468,6 +468,14 @@ impl Store for SqliteStore {
         online::token(&self.conn, hash).map_err(|e| self.err(e))
     }
 
+    fn tokens(&self) -> Result<Vec<(TokenHash, TokenRecord)>> {
+        online::tokens(&self.conn).map_err(|e| self.err(e))
+    }
+
+    fn renewals(&self) -> Result<Vec<(Serial, Serial)>> {
+        online::renewals(&self.conn).map_err(|e| self.err(e))
+    }
+
     fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
         self.insert_checked(records, guard)
     }

@@ -165,3 +165,33 @@ pub(super) fn valid_serials(
     }
     Ok(out)
 }
+
+pub(super) fn tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, TokenRecord)>> {
+    let mut st = conn.prepare("SELECT hash FROM tokens ORDER BY created_at, hash")?;
+    let hashes: Vec<Vec<u8>> = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(hashes.len());
+    for h in hashes {
+        let Ok(hash) = TokenHash::try_from(h.as_slice()) else {
+            continue;
+        };
+        if let Some(t) = token(conn, &hash)? {
+            out.push((hash, t));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn renewals(conn: &Connection) -> rusqlite::Result<Vec<(Serial, Serial)>> {
+    let mut st = conn.prepare("SELECT new_serial, old_serial FROM renewals ORDER BY rowid")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (n, o) = row?;
+        if let (Ok(n), Ok(o)) = (n.parse(), o.parse()) {
+            out.push((n, o));
+        }
+    }
+    Ok(out)
+}

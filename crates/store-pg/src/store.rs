@@ -11,7 +11,7 @@ use mtls_pki::store::{
 use mtls_pki::time::Lifetime;
 use mtls_pki::token::{TokenHash, TokenRecord, TokenRefusal};
 use mtls_pki::{Error, Result};
-use postgres::{Client, GenericClient, Row};
+use postgres::{Client, GenericClient, Row, Statement};
 
 use crate::connect::{backend_error, describe, redact, retryable};
 
@@ -22,6 +22,9 @@ const COLUMNS: &str = "serial, subject, cn, sans, profile, not_before, not_after
 /// The CA store in one PostgreSQL database.
 pub struct PgStore {
     client: RefCell<Client>,
+    /// Statements prepared on this connection, by their SQL: a query is then one round trip,
+    /// not two (rust-postgres prepares a `&str` query anew each time).
+    stmts: Stmts,
     /// The URL as given (with any password), for reconnecting.
     full_url: String,
     /// The URL without its password, for messages.
@@ -31,6 +34,26 @@ pub struct PgStore {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").field("url", &self.url).finish()
+    }
+}
+
+/// Prepared statements of one connection.
+#[derive(Default)]
+pub(crate) struct Stmts(RefCell<std::collections::HashMap<String, Statement>>);
+
+impl Stmts {
+    /// The statement for `sql`, prepared on `c` the first time.
+    fn get(
+        &self,
+        c: &mut impl GenericClient,
+        sql: &str,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(s) = self.0.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let st = c.prepare(sql)?;
+        self.0.borrow_mut().insert(sql.to_string(), st.clone());
+        Ok(st)
     }
 }
 
@@ -79,6 +102,7 @@ impl PgStore {
         crate::schema::create(&mut client, url)?;
         Ok(PgStore {
             client: RefCell::new(client),
+            stmts: Stmts::default(),
             full_url: url.to_string(),
             url: redact(url),
         })
@@ -94,6 +118,7 @@ impl PgStore {
         crate::schema::migrate(&mut client, url)?;
         Ok(PgStore {
             client: RefCell::new(client),
+            stmts: Stmts::default(),
             full_url: url.to_string(),
             url: redact(url),
         })
@@ -105,6 +130,7 @@ impl PgStore {
         let mut c = self.client.borrow_mut();
         if c.is_closed() {
             *c = crate::connect::connect(&self.full_url)?;
+            self.stmts.0.borrow_mut().clear();
         }
         Ok(c)
     }
@@ -154,6 +180,15 @@ fn consume_token(
     if taken.is_some() {
         return Ok(());
     }
+    Err(token_refusal(c, hash, now)?)
+}
+
+/// Why the token cannot be used now (read only).
+fn token_refusal(
+    c: &mut impl GenericClient,
+    hash: &TokenHash,
+    now: i64,
+) -> std::result::Result<Refused, postgres::Error> {
     let row = c.query_opt(
         "SELECT expires_at, uses_left FROM tokens WHERE hash = $1",
         &[&&hash[..]],
@@ -163,7 +198,7 @@ fn consume_token(
         Some(r) if now >= r.get::<_, i64>(0) => TokenRefusal::Expired,
         Some(_) => TokenRefusal::Used,
     };
-    Err(Refused::Pki(Error::TokenRefused { refusal }))
+    Ok(Refused::Pki(Error::TokenRefused { refusal }))
 }
 
 /// Refuses `subject` when a certificate valid at `now` has it, under a transaction-scoped
@@ -201,12 +236,36 @@ fn add_audit(
     .map(|_| ())
 }
 
+/// The insert of one certificate: the token's use, the record and its audit entry in one
+/// statement (one round trip, no savepoint): the token row is locked first, the record goes
+/// in only if the token is usable, and the use is taken (and the audit row written) only if
+/// the record went in, so a refused item changes nothing. Returns (token usable, inserted).
+const FAST_INSERT: &str = "
+WITH t AS (
+    SELECT hash FROM tokens WHERE hash = $13 AND expires_at > $14 AND uses_left > 0 FOR UPDATE
+), ins AS (
+    INSERT INTO certs (serial, subject, cn, sans, profile, not_before, not_after, revoked_at, reason,
+                       der, invalidity_date, hold_instruction)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE $13::BYTEA IS NULL OR EXISTS (SELECT 1 FROM t)
+    ON CONFLICT (serial) DO NOTHING RETURNING serial
+), used AS (
+    UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = $13 AND EXISTS (SELECT 1 FROM ins) RETURNING 1
+), aud AS (
+    INSERT INTO audit (at, actor, action, target, peer, outcome, detail)
+    SELECT $15, $16, $17, serial, $18, $19, $20 FROM ins WHERE $16::TEXT IS NOT NULL RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM ins), (SELECT COUNT(*) FROM used), (SELECT COUNT(*) FROM aud)";
+
 /// Inserts `records` in the caller's transaction, checking and recording what `guard` says.
 fn insert_in(
     c: &mut impl GenericClient,
+    stmts: &Stmts,
     records: &[CertRecord],
     guard: &InsertGuard,
 ) -> std::result::Result<(), Refused> {
+    if let ([r], None, None) = (records, guard.unique_at, &guard.supersedes) {
+        return insert_one(c, stmts, r, guard);
+    }
     if let Some((hash, now)) = &guard.token {
         consume_token(c, hash, *now)?;
     }
@@ -214,13 +273,14 @@ fn insert_in(
         "INSERT INTO certs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (serial) DO NOTHING"
     );
+    let insert = stmts.get(c, &sql)?;
     for r in records {
         if let Some(now) = guard.unique_at {
             check_unique(c, &r.subject, now)?;
         }
         let reason = r.reason.map(|x| i16::from(x.code()));
         let n = c.execute(
-            &sql,
+            &insert,
             &[
                 &r.serial.hex(),
                 &r.subject,
@@ -256,6 +316,55 @@ fn insert_in(
     Ok(())
 }
 
+/// One record with at most a token and an audit entry: [`FAST_INSERT`].
+fn insert_one(
+    c: &mut impl GenericClient,
+    stmts: &Stmts,
+    r: &CertRecord,
+    guard: &InsertGuard,
+) -> std::result::Result<(), Refused> {
+    let st = stmts.get(c, FAST_INSERT)?;
+    let reason = r.reason.map(|x| i16::from(x.code()));
+    let hash = guard.token.as_ref().map(|(h, _)| h.to_vec());
+    let now = guard.token.as_ref().map(|(_, t)| *t);
+    let a = guard.audit.as_ref();
+    let row = c.query_one(
+        &st,
+        &[
+            &r.serial.hex(),
+            &r.subject,
+            &r.cn,
+            &r.sans.join("\n"),
+            &r.profile,
+            &r.not_before,
+            &r.not_after,
+            &r.revoked_at,
+            &reason,
+            &r.der,
+            &r.invalidity_date,
+            &r.hold_instruction,
+            &hash,
+            &now,
+            &a.map(|e| e.at),
+            &a.map(|e| e.actor.as_str()),
+            &a.map(|e| e.action.as_str()),
+            &a.and_then(|e| e.peer.as_deref()),
+            &a.map(|e| e.outcome.as_str()),
+            &a.and_then(|e| e.detail.as_deref()),
+        ],
+    )?;
+    let (usable, inserted): (bool, bool) = (row.get(0), row.get(1));
+    if let (Some((hash, now)), false) = (&guard.token, usable) {
+        return Err(token_refusal(c, hash, *now)?);
+    }
+    if !inserted {
+        return Err(Refused::Pki(Error::DuplicateSerial {
+            serial: r.serial.hex(),
+        }));
+    }
+    Ok(())
+}
+
 impl Store for PgStore {
     fn insert(&mut self, records: &[CertRecord]) -> Result<()> {
         self.insert_guarded(records, &InsertGuard::default())
@@ -281,12 +390,11 @@ impl Store for PgStore {
     }
 
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>> {
-        let row = self
-            .conn()?
-            .query_opt(
-                &format!("SELECT {COLUMNS} FROM certs WHERE serial = $1"),
-                &[&serial.hex()],
-            )
+        let mut c = self.conn()?;
+        let sql = format!("SELECT {COLUMNS} FROM certs WHERE serial = $1");
+        let st = self.stmts.get(&mut *c, &sql).map_err(|e| self.err(e))?;
+        let row = c
+            .query_opt(&st, &[&serial.hex()])
             .map_err(|e| self.err(e))?;
         Ok(row.as_ref().map(row_to_record))
     }
@@ -567,13 +675,11 @@ impl Store for PgStore {
     }
 
     fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
-        let row = self
-            .conn()?
-            .query_opt(
-                "SELECT name, profile, sans, created_at, expires_at, uses_left, validity FROM tokens WHERE hash = $1",
-                &[&&hash[..]],
-            )
-            .map_err(|e| self.err(e))?;
+        let mut c = self.conn()?;
+        let sql = "SELECT name, profile, sans, created_at, expires_at, uses_left, validity \
+                   FROM tokens WHERE hash = $1";
+        let st = self.stmts.get(&mut *c, sql).map_err(|e| self.err(e))?;
+        let row = c.query_opt(&st, &[&&hash[..]]).map_err(|e| self.err(e))?;
         Ok(row.map(|r| {
             let sans: String = r.get(2);
             let uses: i32 = r.get(5);
@@ -630,7 +736,7 @@ impl Store for PgStore {
     fn insert_guarded(&mut self, records: &[CertRecord], guard: &InsertGuard) -> Result<()> {
         let mut client = self.conn()?;
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
-        match insert_in(&mut tx, records, guard) {
+        match insert_in(&mut tx, &self.stmts, records, guard) {
             Ok(()) => tx.commit().map_err(|e| self.err(e)),
             Err(r) => Err(self.refused(r)),
         }
@@ -641,8 +747,17 @@ impl Store for PgStore {
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(items.len());
         for (record, guard) in items {
+            // A refusal of the one-statement insert changes nothing: no savepoint needed.
+            if guard.unique_at.is_none() && guard.supersedes.is_none() {
+                match insert_one(&mut tx, &self.stmts, record, guard) {
+                    Ok(()) => out.push(Ok(())),
+                    Err(Refused::Db(e)) => return Err(self.err(e)),
+                    Err(Refused::Pki(e)) => out.push(Err(e)),
+                }
+                continue;
+            }
             let mut sp = tx.savepoint("item").map_err(|e| self.err(e))?;
-            match insert_in(&mut sp, std::slice::from_ref(record), guard) {
+            match insert_in(&mut sp, &self.stmts, std::slice::from_ref(record), guard) {
                 Ok(()) => {
                     sp.commit().map_err(|e| self.err(e))?;
                     out.push(Ok(()));

@@ -63,7 +63,8 @@ CREATE TABLE crl (
     last_number       BIGINT NOT NULL CHECK (last_number >= 0),
     published_number  BIGINT,
     this_update       BIGINT,
-    next_update       BIGINT
+    next_update       BIGINT,
+    der               BYTEA
 );
 INSERT INTO crl (id, last_number) VALUES (1, 0);
 CREATE TABLE changes (

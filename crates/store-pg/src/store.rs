@@ -5,8 +5,8 @@ use std::cell::RefCell;
 
 use mtls_pki::Serial;
 use mtls_pki::store::{
-    AuditEntry, CertRecord, CrlState, InsertGuard, Reason, Revocation, RevokedEntry, StatusFilter,
-    Store,
+    AuditEntry, CertRecord, CrlState, InsertGuard, Reason, Revocation, RevokedEntry, Role,
+    StatusFilter, Store,
 };
 use mtls_pki::time::Lifetime;
 use mtls_pki::token::{TokenHash, TokenRecord, TokenRefusal};
@@ -27,6 +27,8 @@ pub struct PgStore {
     stmts: Stmts,
     /// The URL as given (with any password), for reconnecting.
     full_url: String,
+    /// The roles this connection holds (session advisory locks: lost with the connection).
+    leading: RefCell<Vec<Role>>,
     /// The URL without its password, for messages.
     url: String,
 }
@@ -103,6 +105,7 @@ impl PgStore {
         Ok(PgStore {
             client: RefCell::new(client),
             stmts: Stmts::default(),
+            leading: RefCell::new(Vec::new()),
             full_url: url.to_string(),
             url: redact(url),
         })
@@ -119,6 +122,7 @@ impl PgStore {
         Ok(PgStore {
             client: RefCell::new(client),
             stmts: Stmts::default(),
+            leading: RefCell::new(Vec::new()),
             full_url: url.to_string(),
             url: redact(url),
         })
@@ -131,6 +135,7 @@ impl PgStore {
         if c.is_closed() {
             *c = crate::connect::connect(&self.full_url)?;
             self.stmts.0.borrow_mut().clear();
+            self.leading.borrow_mut().clear();
         }
         Ok(c)
     }
@@ -491,6 +496,7 @@ impl Store for PgStore {
     fn finish_crl(
         &mut self,
         state: CrlState,
+        der: &[u8],
         write: &mut dyn FnMut() -> Result<()>,
     ) -> Result<bool> {
         let url = self.url.clone();
@@ -511,12 +517,65 @@ impl Store for PgStore {
         }
         write()?;
         tx.execute(
-            "UPDATE crl SET published_number = $1, this_update = $2, next_update = $3 WHERE id = 1",
-            &[&number, &state.this_update, &state.next_update],
+            "UPDATE crl SET published_number = $1, this_update = $2, next_update = $3, der = $4 \
+             WHERE id = 1",
+            &[&number, &state.this_update, &state.next_update, &der],
         )
         .map_err(db)?;
+        // Every instance serves the new CRL: told through the change sequence.
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'crl', NULL) RETURNING id",
+                &[&state.this_update],
+            )
+            .map_err(db)?
+            .get(0);
+        tx.execute("SELECT pg_notify('mtls_changes', $1)", &[&id.to_string()])
+            .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(true)
+    }
+
+    fn published_crl(&self) -> Result<Option<(CrlState, Vec<u8>)>> {
+        let row = self
+            .conn()?
+            .query_one(
+                "SELECT published_number, this_update, next_update, der FROM crl WHERE id = 1",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let (n, t, u, d): (Option<i64>, Option<i64>, Option<i64>, Option<Vec<u8>>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        Ok(match (n, t, u, d) {
+            (Some(n), Some(t), Some(u), Some(d)) => Some((
+                CrlState {
+                    number: u64::try_from(n).unwrap_or(0),
+                    this_update: t,
+                    next_update: u,
+                },
+                d,
+            )),
+            _ => None,
+        })
+    }
+
+    fn try_lead(&mut self, role: Role) -> Result<bool> {
+        let key: i64 = match role {
+            // "mtlscrlw" in ASCII.
+            Role::CrlWriter => 0x6d74_6c73_6372_6c77,
+        };
+        let mut c = self.conn()?;
+        if self.leading.borrow().contains(&role) {
+            return Ok(true);
+        }
+        let got: bool = c
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .map_err(|e| self.err(e))?
+            .get(0);
+        if got {
+            self.leading.borrow_mut().push(role);
+        }
+        Ok(got)
     }
 
     fn crl_state(&self) -> Result<Option<CrlState>> {

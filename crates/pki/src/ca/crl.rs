@@ -98,6 +98,7 @@ impl CertificateAuthority {
                 this_update: now.unix_timestamp(),
                 next_update: next.unix_timestamp(),
             },
+            &der,
             &mut || fsutil::write_atomic(&path, pem.as_bytes(), fsutil::Mode::Public, true),
         )?;
         Ok(CrlOutput {
@@ -107,6 +108,24 @@ impl CertificateAuthority {
             next_update: next.unix_timestamp(),
             installed,
         })
+    }
+}
+
+impl CertificateAuthority {
+    /// For a store shared by several instances: writes the CRL another instance published
+    /// (the store's) to this directory's `crl.pem` when it differs, and returns its number;
+    /// `None` when there is nothing newer (or the store is this machine's alone).
+    pub fn sync_published_crl(&mut self) -> Result<Option<u64>> {
+        let Some((state, der)) = self.store.published_crl()? else {
+            return Ok(None);
+        };
+        let pem = pemutil::encode("X509 CRL", &der);
+        let path = self.dir.join(files::CRL);
+        if std::fs::read(&path).is_ok_and(|cur| cur == pem.as_bytes()) {
+            return Ok(None);
+        }
+        fsutil::write_atomic(&path, pem.as_bytes(), fsutil::Mode::Public, true)?;
+        Ok(Some(state.number))
     }
 }
 

@@ -274,14 +274,14 @@ pub fn crl_numbers(connect: Connect<'_>) {
     };
     let mut wrote = 0;
     assert!(
-        s.finish_crl(state(b), &mut || {
+        s.finish_crl(state(b), b"crl b", &mut || {
             wrote += 1;
             Ok(())
         })
         .expect("finish")
     );
     assert!(
-        !s.finish_crl(state(a), &mut || {
+        !s.finish_crl(state(a), b"crl a", &mut || {
             wrote += 1;
             Ok(())
         })
@@ -292,6 +292,17 @@ pub fn crl_numbers(connect: Connect<'_>) {
         "the lower number is not published after the higher"
     );
     assert_eq!(s.crl_state().expect("state"), Some(state(b)));
+    if let Some((st, der)) = s.published_crl().expect("published") {
+        assert_eq!(
+            (st, der.as_slice()),
+            (state(b), &b"crl b"[..]),
+            "a shared store keeps the published CRL"
+        );
+    }
+    assert!(
+        s.try_lead(super::Role::CrlWriter).expect("lead"),
+        "a lone connection leads"
+    );
     s.set_min_crl_number(base + 100).expect("min");
     assert_eq!(s.begin_crl().expect("begin").0, base + 101);
     // Concurrent reservations never hand out a number twice.

@@ -268,6 +268,13 @@ pub enum StatusFilter {
     All,
 }
 
+/// A task only one instance of a shared store does at a time ([`Store::try_lead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Making the CRLs every instance serves.
+    CrlWriter,
+}
+
 /// State of the last CRL, for staleness warnings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrlState {
@@ -305,10 +312,24 @@ pub trait Store: Send {
     fn finish_crl(
         &mut self,
         state: CrlState,
+        der: &[u8],
         write: &mut dyn FnMut() -> Result<()>,
     ) -> Result<bool>;
     /// The last CRL's state, if any was issued.
     fn crl_state(&self) -> Result<Option<CrlState>>;
+    /// The last CRL published through [`Store::finish_crl`] (its state and DER), for a store
+    /// shared by several instances, each of which serves it; `None` for a store of one machine,
+    /// whose `crl.pem` is the published CRL.
+    fn published_crl(&self) -> Result<Option<(CrlState, Vec<u8>)>> {
+        Ok(None)
+    }
+    /// Tries to become (or checks that this connection still is) the one instance that does
+    /// `role` for a shared store; the role is held until the connection ends, so another
+    /// instance takes over when this one dies. Always true for a store of one machine.
+    fn try_lead(&mut self, role: Role) -> Result<bool> {
+        let _ = role;
+        Ok(true)
+    }
     /// Records matching `filter`, optionally only those expiring before `expiring_before`.
     fn list(
         &self,

@@ -164,8 +164,8 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         std::fs::create_dir_all(env.path("ca2")).unwrap();
         std::fs::copy(env.path(&format!("ca/{f}")), env.path(&format!("ca2/{f}"))).unwrap();
     }
-    let (mut a, api_a, _) = serve_dir(&env, "ca");
-    let (mut b, _, http_b) = serve_dir(&env, "ca2");
+    let (mut a, api_a, http_a) = serve_dir(&env, "ca");
+    let (mut b, api_b, http_b) = serve_dir(&env, "ca2");
 
     let tok = token(&env, "dev1", &[]);
     enroll(&env, &api_a, &tok, "dev1", &[]).run().success();
@@ -205,6 +205,27 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // One instance writes the CRLs (an advisory lock); both serve the same one, with dev1.
+    let serial = env.openssl_serial("certs/dev1.crt");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, _, from_a) = curl(&env, &[&format!("{http_a}/crl.pem")]);
+        let (_, _, from_b) = curl(&env, &[&format!("{http_b}/crl.pem")]);
+        env.write("b.crl", &from_b);
+        let listed = env
+            .openssl(&["crl", "-in", "b.crl", "-noout", "-text"])
+            .all()
+            .contains(&serial);
+        if listed && from_a == from_b {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A and B serve different CRLs, or without {serial}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
     // Revoked by `mtls ca revoke` on any machine with the CA directory: both hear of it.
     let tok = token(&env, "dev2", &[]);
     enroll(&env, &api_a, &tok, "dev2", &[]).run().success();
@@ -234,16 +255,36 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    for p in [&mut a, &mut b] {
-        p.signal("TERM");
-        assert!(p.wait_exit(WAIT).success(), "{}", p.dump());
+    // The CRL writer (A, the first to start) dies: B takes the role over within seconds.
+    a.signal("KILL");
+    let _ = a.wait_exit(WAIT);
+    let tok = token(&env, "dev3", &[]);
+    enroll(&env, &api_b, &tok, "dev3", &[]).run().success();
+    admin_revoke_at(&env, &api_b, "certs/dev3.crt", "superseded");
+    let serial = env.openssl_serial("certs/dev3.crt");
+    let t0 = std::time::Instant::now();
+    loop {
+        let (_, _, from_b) = curl(&env, &[&format!("{http_b}/crl.pem")]);
+        env.write("b.crl", &from_b);
+        if env
+            .openssl(&["crl", "-in", "b.crl", "-noout", "-text"])
+            .all()
+            .contains(&serial)
+        {
+            break;
+        }
+        assert!(t0.elapsed() < WAIT, "B never took over the CRL");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    eprintln!("B wrote the CRL {:?} after A died", t0.elapsed());
+    b.signal("TERM");
+    assert!(b.wait_exit(WAIT).success(), "{}", b.dump());
     assert_eq!(
         psql(
             &db.url,
             "SELECT COUNT(*) FROM audit WHERE action = 'enroll' AND outcome = 'ok'"
         ),
-        "2"
+        "3"
     );
 }
 

@@ -301,6 +301,7 @@ impl Store for SqliteStore {
     fn finish_crl(
         &mut self,
         state: CrlState,
+        _der: &[u8],
         write: &mut dyn FnMut() -> Result<()>,
     ) -> Result<bool> {
         let path = self.path.clone();

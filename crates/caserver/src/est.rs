@@ -93,7 +93,8 @@ pub(crate) async fn cacerts(State(s): State<Shared>) -> Response {
 
 /// A label that names no profile of this CA: 404, naming it (cut to 64 characters).
 fn unknown_label(s: &Shared, label: &str) -> Option<Response> {
-    if s.profiles.iter().any(|p| p == label) {
+    let profiles = s.profiles.read().unwrap_or_else(|p| p.into_inner()).clone();
+    if profiles.iter().any(|p| p == label) {
         return None;
     }
     let shown: String = label.chars().take(64).collect();
@@ -101,7 +102,7 @@ fn unknown_label(s: &Shared, label: &str) -> Option<Response> {
         StatusCode::NOT_FOUND,
         format!(
             "no profile {shown:?} at this CA: the label names a profile ({})",
-            s.profiles.join(", ")
+            profiles.join(", ")
         ),
     ))
 }

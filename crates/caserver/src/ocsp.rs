@@ -299,8 +299,12 @@ fn follow(
                     Ok(changes) => {
                         failing = false;
                         for c in &changes {
-                            if let (Some(serial), "revoke") = (&c.serial, c.kind.as_str()) {
-                                state.ocsp.cache.invalidate(&serial.hex());
+                            match (&c.serial, c.kind.as_str()) {
+                                (Some(serial), "revoke") => {
+                                    state.ocsp.cache.invalidate(&serial.hex())
+                                }
+                                (_, "config") => reload_config(&state),
+                                _ => {}
                             }
                         }
                         if !changes.is_empty() {
@@ -321,6 +325,22 @@ fn follow(
         });
     if let Err(e) = spawned {
         eprintln!("warning: ca serve could not start following the store's changes: {e}");
+    }
+}
+
+/// Applies the configuration an instance pushed to the shared store (`mtls ca config push`).
+fn reload_config(state: &Shared) {
+    let mut ca = state.ca();
+    match ca.reload_config() {
+        Ok(true) => {
+            let names = ca.config().profiles.keys().cloned().collect();
+            *state.profiles.write().unwrap_or_else(|p| p.into_inner()) = names;
+            eprintln!("ca serve: applied the configuration pushed to the store");
+        }
+        Ok(false) => {}
+        Err(e) => eprintln!(
+            "warning: ca serve keeps its configuration; the one pushed to the store does not load: {e}"
+        ),
     }
 }
 

@@ -108,7 +108,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         api_addr,
         renew_grace_secs: opts.renew_grace_secs,
         metrics: Default::default(),
-        profiles,
+        profiles: std::sync::RwLock::new(profiles),
     });
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![

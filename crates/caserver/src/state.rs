@@ -34,8 +34,9 @@ pub(crate) struct AppState {
     pub renew_grace_secs: i64,
     /// `/metrics`.
     pub metrics: crate::metrics::Metrics,
-    /// The names of the CA's profiles (what an EST label may name).
-    pub profiles: Vec<String>,
+    /// The names of the CA's profiles (what an EST label may name), renewed when the
+    /// configuration changes.
+    pub profiles: std::sync::RwLock<Vec<String>>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

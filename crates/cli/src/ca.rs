@@ -7,6 +7,7 @@
 
 mod audit;
 mod bootstrap;
+mod config;
 mod get;
 mod init;
 mod issue;
@@ -69,6 +70,11 @@ enum CaCmd {
     Token(token::TokenArgs),
     /// Show the audit log: who enrolled, renewed, revoked or made tokens, when, from where.
     Audit(audit::AuditArgs),
+    /// The configuration a CA on PostgreSQL keeps in its store for every instance (push, show).
+    Config {
+        #[command(subcommand)]
+        cmd: config::ConfigCmd,
+    },
     /// Copy this CA's records (ca.db) into PostgreSQL (--to URL, an empty database) in one
     /// checked transaction, and point ca.toml at them: for several `ca serve` instances.
     MigrateStore(migrate::MigrateArgs),
@@ -130,6 +136,7 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCmd::Serve(a) => serve::run(&dir, pass_file, a),
         CaCmd::Token(a) => token::run(&dir, pass_file, a),
         CaCmd::Audit(a) => audit::run(&dir, pass_file, a),
+        CaCmd::Config { cmd } => config::run(&dir, pass_file, cmd),
         CaCmd::MigrateStore(a) => migrate::run(&dir, pass_file, a),
         CaCmd::Bootstrap(a) => bootstrap::run(a),
     }

@@ -67,6 +67,11 @@ CREATE TABLE crl (
     der               BYTEA
 );
 INSERT INTO crl (id, last_number) VALUES (1, 0);
+CREATE TABLE config (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    text        TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
 CREATE TABLE changes (
     id      BIGSERIAL PRIMARY KEY,
     at      BIGINT NOT NULL,

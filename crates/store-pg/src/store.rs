@@ -559,6 +559,37 @@ impl Store for PgStore {
         })
     }
 
+    fn config_text(&self) -> Result<Option<String>> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT text FROM config WHERE id = 1", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn set_config_text(&mut self, text: &str, at: i64) -> Result<()> {
+        let url = self.url.clone();
+        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
+        let mut client = self.conn()?;
+        let mut tx = client.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO config (id, text, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, updated_at = EXCLUDED.updated_at",
+            &[&text, &at],
+        )
+        .map_err(db)?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'config', NULL) RETURNING id",
+                &[&at],
+            )
+            .map_err(db)?
+            .get(0);
+        tx.execute("SELECT pg_notify('mtls_changes', $1)", &[&id.to_string()])
+            .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
     fn try_lead(&mut self, role: Role) -> Result<bool> {
         let key: i64 = match role {
             // "mtlscrlw" in ASCII.

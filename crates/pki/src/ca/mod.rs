@@ -379,6 +379,7 @@ impl CertificateAuthority {
             Some(url) => crate::store::backend::open(url)?,
             None => Box::new(SqliteStore::open(&dir.join(files::DB))?),
         };
+        let config = Self::effective_config(config, store.as_ref())?;
         Ok(CertificateAuthority {
             dir: dir.into(),
             config,
@@ -433,6 +434,55 @@ impl CertificateAuthority {
     /// The CA directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The configuration a shared store keeps (`mtls ca config push`), with `[store]` from
+    /// this directory's `ca.toml`; `local` itself when the store keeps none.
+    fn effective_config(local: Config, store: &dyn Store) -> Result<Config> {
+        let Some(text) = store.config_text()? else {
+            return Ok(local);
+        };
+        let mut shared = Config::parse(&text, Path::new("the ca.toml kept in the store"))?;
+        shared.store = local.store;
+        Ok(shared)
+    }
+
+    /// Reads the configuration again from a shared store (another instance pushed one), keeping
+    /// `[store]` and the `[urls]` this process filled in. Returns true when it changed.
+    pub fn reload_config(&mut self) -> Result<bool> {
+        let mut next = Self::effective_config(self.config.clone(), self.store.as_ref())?;
+        for (new, cur) in [
+            (&mut next.urls.crl, &self.config.urls.crl),
+            (&mut next.urls.ocsp, &self.config.urls.ocsp),
+            (&mut next.urls.ca_issuers, &self.config.urls.ca_issuers),
+        ] {
+            if new.is_empty() {
+                new.clone_from(cur);
+            }
+        }
+        let changed = next.to_toml() != self.config.to_toml();
+        self.config = next;
+        Ok(changed)
+    }
+
+    /// Validates `text` as `ca.toml` and keeps it in this CA's shared store, where every
+    /// instance reads it (`[store]` stays each directory's own).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming what is wrong with it; an error for a SQLite CA, whose
+    /// configuration is its directory's `ca.toml`.
+    pub fn push_config(&mut self, text: &str, what: &Path) -> Result<()> {
+        Config::parse(text, what)?;
+        if self.config.store.url.is_none() {
+            return Err(Error::invalid(
+                "the configuration",
+                "this CA keeps it in ca.toml in its directory (SQLite store); edit that file",
+            ));
+        }
+        self.store
+            .set_config_text(text, time::now().unix_timestamp())?;
+        self.reload_config().map(|_| ())
     }
 
     /// The configuration.

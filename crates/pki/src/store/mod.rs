@@ -330,6 +330,25 @@ pub trait Store: Send {
         let _ = role;
         Ok(true)
     }
+    /// The `ca.toml` text kept in a shared store ([`Store::set_config_text`]), which every
+    /// instance uses instead of its own file (but for `[store]`); `None` for a store of one
+    /// machine, whose CA reads `ca.toml` from its directory.
+    fn config_text(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// Keeps `text` (already validated) as the configuration every instance of a shared
+    /// store uses, announcing the change to them.
+    ///
+    /// # Errors
+    ///
+    /// For a store of one machine: there, `ca.toml` in the CA directory is the configuration.
+    fn set_config_text(&mut self, text: &str, at: i64) -> Result<()> {
+        let _ = (text, at);
+        Err(crate::Error::invalid(
+            "the configuration",
+            "this CA keeps it in ca.toml in its directory (SQLite store); edit that file",
+        ))
+    }
     /// Records matching `filter`, optionally only those expiring before `expiring_before`.
     fn list(
         &self,

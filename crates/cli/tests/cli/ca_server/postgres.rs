@@ -348,3 +348,73 @@ fn migrate_store_copies_a_sqlite_ca_whole_and_refuses_a_non_empty_database() {
     assert!(again.stderr.contains("already"), "{}", again.stderr);
     assert_eq!(psql(&db.url, "SELECT COUNT(*) FROM certs"), "4");
 }
+
+#[test]
+fn a_pushed_configuration_reaches_every_instance_without_a_restart() {
+    let Some(db) = PgDb::new("config") else {
+        return;
+    };
+    let env = Env::new();
+    env.init_ca(
+        "ca",
+        "/O=Fleet/CN=PG Root",
+        &["--policy", "anything", "--store", &db.url],
+    );
+    std::fs::create_dir_all(env.path("ca2")).unwrap();
+    for f in ["ca.crt", "ca.key", "ca.toml"] {
+        std::fs::copy(env.path(&format!("ca/{f}")), env.path(&format!("ca2/{f}"))).unwrap();
+    }
+    let (mut a, api_a, _) = serve_dir(&env, "ca");
+    let (mut b, api_b, _) = serve_dir(&env, "ca2");
+    let sensor = |api: &str| curl(&env, &[&format!("{api}/.well-known/est/sensor/cacerts")]).0;
+    assert_eq!((sensor(&api_a), sensor(&api_b)), (404, 404));
+
+    // A bad file is refused, naming it; a SQLite CA has no store to push to.
+    env.write(
+        "bad.toml",
+        env.read("ca/ca.toml") + "\n[profiles.x]\nbogus = 1\n",
+    );
+    let e = env
+        .mtls(&["ca", "config", "push", "bad.toml"])
+        .run()
+        .failure();
+    assert!(
+        e.stderr.contains("bad.toml") && e.stderr.contains("bogus"),
+        "{}",
+        e.stderr
+    );
+    env.init_ca("lone", "/CN=Lone", &[]);
+    let e = env
+        .mtls(&["ca", "--dir", "lone", "config", "push"])
+        .run()
+        .failure();
+    assert!(e.stderr.contains("edit that file"), "{}", e.stderr);
+
+    env.write(
+        "ca/ca.toml",
+        env.read("ca/ca.toml")
+            + "\n[profiles.sensor]\ndays = 7\nkey_usage = [\"digitalSignature\"]\n\
+               extended_key_usage = [\"clientAuth\"]\n",
+    );
+    let out = env.ok(&["ca", "config", "push"]).stdout;
+    assert!(out.contains("pushed"), "{out}");
+    let deadline = std::time::Instant::now() + WAIT;
+    while (sensor(&api_a), sensor(&api_b)) != (200, 200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not applied: {}",
+            b.dump()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    b.wait_for("applied the configuration pushed to the store");
+    // Every machine with the CA directory sees it, and its own ca.toml is not needed for it.
+    let shown = env.ok(&["ca", "--dir", "ca2", "config", "show"]).stdout;
+    assert!(shown.contains("[profiles.sensor]"), "{shown}");
+    let tok = token(&env, "s1", &["--dir", "ca2", "--profile", "sensor"]);
+    enroll(&env, &api_b, &tok, "s1", &[]).run().success();
+    for p in [&mut a, &mut b] {
+        p.signal("TERM");
+        assert!(p.wait_exit(WAIT).success(), "{}", p.dump());
+    }
+}

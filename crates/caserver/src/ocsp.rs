@@ -346,12 +346,12 @@ fn reload_config(state: &Shared) {
 
 /// Empties the cache when another process commits to the store (a `mtls ca revoke` beside the
 /// server): checked every second until `stop`.
-pub(crate) async fn watch_store(state: Shared, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn watch_store(
+    state: Shared,
+    feed: Option<mtls_pki::Result<Box<dyn mtls_pki::store::backend::ChangeFeed>>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     // A shared store (PostgreSQL) says which certificates changed: see `follow`.
-    let feed = with_ca(&state, |ca| Ok(ca.change_feed()))
-        .await
-        .ok()
-        .flatten();
     let shared = feed.is_some();
     match feed {
         Some(Ok(feed)) => follow(state.clone(), feed, stop.clone()),

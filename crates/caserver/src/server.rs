@@ -95,6 +95,9 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let profiles = ca.config().profiles.keys().cloned().collect();
     let ocsp = tokio::task::block_in_place(|| crate::ocsp::Responder::new(&mut ca))?;
     let crl = CrlCache::new(ca.dir().join(files::CRL));
+    // Followed from before the first answer is signed (pre-signed or asked for): a
+    // revocation by another instance is either seen by those lookups or announced by the feed.
+    let feed = tokio::task::block_in_place(|| ca.change_feed());
     let ca_shared = Arc::new(Mutex::new(ca));
     let state = Arc::new(AppState {
         roots_pem,
@@ -113,7 +116,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
     let (stop, rx) = watch::channel(false);
     let mut tasks = vec![
         tokio::spawn(crate::keeper::keep_crl(state.clone(), rx.clone())),
-        tokio::spawn(crate::ocsp::watch_store(state.clone(), rx.clone())),
+        tokio::spawn(crate::ocsp::watch_store(state.clone(), feed, rx.clone())),
         tokio::spawn(crate::ocsp_presign::presign(state.clone(), rx.clone())),
         tokio::spawn(selfcert::keep(
             state.clone(),

@@ -72,8 +72,13 @@ CREATE TABLE config (
     text        TEXT NOT NULL,
     updated_at  BIGINT NOT NULL
 );
+CREATE TABLE change_counter (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    n   BIGINT NOT NULL
+);
+INSERT INTO change_counter (id, n) VALUES (1, 0);
 CREATE TABLE changes (
-    id      BIGSERIAL PRIMARY KEY,
+    id      BIGINT PRIMARY KEY,
     at      BIGINT NOT NULL,
     kind    TEXT NOT NULL,
     serial  TEXT

@@ -39,6 +39,12 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// The start of an insert into `changes`: the id comes from one counter row, locked until the
+/// transaction ends, so ids are handed out in commit order. (A sequence hands them out at
+/// insert time: a reader could see 101 committed before 100, move past 100 and miss it.)
+const NEXT_CHANGE: &str = "WITH c AS (UPDATE change_counter SET n = n + 1 WHERE id = 1 RETURNING n) \
+                           INSERT INTO changes (id, at, kind, serial)";
+
 /// Prepared statements of one connection.
 #[derive(Default)]
 pub(crate) struct Stmts(RefCell<std::collections::HashMap<String, Statement>>);
@@ -167,6 +173,65 @@ impl PgStore {
     fn serial_of(&self, s: Option<String>) -> Result<Option<Serial>> {
         s.map(|s| s.parse().map_err(|_| self.corrupt(&s)))
             .transpose()
+    }
+}
+
+impl PgStore {
+    /// [`Store::revoke`], with `audit` in the same transaction when given.
+    fn revoke_tx(
+        &mut self,
+        serial: &Serial,
+        rev: &Revocation,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()> {
+        let url = self.url.clone();
+        let mut client = self.conn()?;
+        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
+        let mut tx = client.transaction().map_err(db)?;
+        let cur = tx
+            .query_opt(
+                "SELECT revoked_at, reason FROM certs WHERE serial = $1 FOR UPDATE",
+                &[&serial.hex()],
+            )
+            .map_err(db)?;
+        let Some(cur) = cur else {
+            return Err(Error::UnknownSerial {
+                serial: serial.hex(),
+            });
+        };
+        if let Some(when) = cur.get::<_, Option<i64>>(0) {
+            let reason: Option<i16> = cur.get(1);
+            return Err(Error::AlreadyRevoked {
+                serial: serial.hex(),
+                revoked_at: mtls_pki::time::rfc3339(when),
+                reason: reason
+                    .and_then(|c| u8::try_from(c).ok())
+                    .and_then(Reason::from_code)
+                    .unwrap_or(Reason::Unspecified)
+                    .name()
+                    .into(),
+            });
+        }
+        tx.execute(
+            "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, hold_instruction = $5 \
+             WHERE serial = $1",
+            &[&serial.hex(), &rev.at, &i16::from(rev.reason.code()), &rev.invalidity_date, &rev.hold_instruction],
+        )
+        .map_err(db)?;
+        // The change every instance follows (and is told of on commit).
+        let id: i64 = tx
+            .query_one(
+                &format!("{NEXT_CHANGE} SELECT n, $1, 'revoke', $2::TEXT FROM c RETURNING id"),
+                &[&rev.at, &serial.hex()],
+            )
+            .map_err(db)?
+            .get(0);
+        tx.execute("SELECT pg_notify('mtls_changes', $1)", &[&id.to_string()])
+            .map_err(db)?;
+        if let Some(a) = audit {
+            add_audit(&mut tx, a).map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 }
 
@@ -405,51 +470,16 @@ impl Store for PgStore {
     }
 
     fn revoke(&mut self, serial: &Serial, rev: &Revocation) -> Result<()> {
-        let url = self.url.clone();
-        let mut client = self.conn()?;
-        let db = |e: postgres::Error| backend_error(&url, describe(&e), retryable(&e));
-        let mut tx = client.transaction().map_err(db)?;
-        let cur = tx
-            .query_opt(
-                "SELECT revoked_at, reason FROM certs WHERE serial = $1 FOR UPDATE",
-                &[&serial.hex()],
-            )
-            .map_err(db)?;
-        let Some(cur) = cur else {
-            return Err(Error::UnknownSerial {
-                serial: serial.hex(),
-            });
-        };
-        if let Some(when) = cur.get::<_, Option<i64>>(0) {
-            let reason: Option<i16> = cur.get(1);
-            return Err(Error::AlreadyRevoked {
-                serial: serial.hex(),
-                revoked_at: mtls_pki::time::rfc3339(when),
-                reason: reason
-                    .and_then(|c| u8::try_from(c).ok())
-                    .and_then(Reason::from_code)
-                    .unwrap_or(Reason::Unspecified)
-                    .name()
-                    .into(),
-            });
-        }
-        tx.execute(
-            "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, hold_instruction = $5 \
-             WHERE serial = $1",
-            &[&serial.hex(), &rev.at, &i16::from(rev.reason.code()), &rev.invalidity_date, &rev.hold_instruction],
-        )
-        .map_err(db)?;
-        // The change every instance follows (and is told of on commit).
-        let id: i64 = tx
-            .query_one(
-                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'revoke', $2) RETURNING id",
-                &[&rev.at, &serial.hex()],
-            )
-            .map_err(db)?
-            .get(0);
-        tx.execute("SELECT pg_notify('mtls_changes', $1)", &[&id.to_string()])
-            .map_err(db)?;
-        tx.commit().map_err(db)
+        self.revoke_tx(serial, rev, None)
+    }
+
+    fn revoke_audited(
+        &mut self,
+        serial: &Serial,
+        rev: &Revocation,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        self.revoke_tx(serial, rev, Some(audit))
     }
 
     fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)> {
@@ -525,7 +555,7 @@ impl Store for PgStore {
         // Every instance serves the new CRL: told through the change sequence.
         let id: i64 = tx
             .query_one(
-                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'crl', NULL) RETURNING id",
+                &format!("{NEXT_CHANGE} SELECT n, $1, 'crl', NULL FROM c RETURNING id"),
                 &[&state.this_update],
             )
             .map_err(db)?
@@ -580,7 +610,7 @@ impl Store for PgStore {
         .map_err(db)?;
         let id: i64 = tx
             .query_one(
-                "INSERT INTO changes (at, kind, serial) VALUES ($1, 'config', NULL) RETURNING id",
+                &format!("{NEXT_CHANGE} SELECT n, $1, 'config', NULL FROM c RETURNING id"),
                 &[&at],
             )
             .map_err(db)?

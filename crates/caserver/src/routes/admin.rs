@@ -154,8 +154,18 @@ pub(crate) async fn revoke(
         ));
     }
     let target = serial.hex();
+    let mut entry = AuditEntry::new(
+        mtls_pki::time::now().unix_timestamp(),
+        caller.actor(),
+        "revoke",
+    );
+    entry.peer = Some(peer.addr.to_string());
+    entry.detail = Some(format!("reason {}", reason.name()));
+    // The audit row goes in with the revocation, in one transaction.
+    let logged = entry.clone();
     let revoked = with_ca(&s, move |ca| {
-        ca.revoke(&serial, reason).map_err(ApiError::from)
+        ca.revoke_audited(&serial, reason, &logged)
+            .map_err(ApiError::from)
     })
     .await;
     let rec = match revoked {
@@ -165,18 +175,10 @@ pub(crate) async fn revoke(
             return Err(e);
         }
     };
+    s.metrics.action("revoke", "ok");
     // Before the answer: no cached "good" outlives a revoke that has returned.
     s.ocsp.cache.invalidate(&rec.serial.hex());
     s.crl_dirty.notify_one();
-    let mut entry = AuditEntry::new(
-        mtls_pki::time::now().unix_timestamp(),
-        caller.actor(),
-        "revoke",
-    );
-    entry.target = Some(rec.serial.hex());
-    entry.peer = Some(peer.addr.to_string());
-    entry.detail = Some(format!("reason {}", reason.name()));
-    audit(&s, entry).await;
     Ok(Json(json!({
         "serial": rec.serial.hex(),
         "revoked_at": rec.revoked_at.map(mtls_pki::time::rfc3339),

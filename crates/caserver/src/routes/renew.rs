@@ -14,7 +14,7 @@ use super::Peer;
 use super::auth::unauthenticated;
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::state::{Shared, audit, refused, with_ca};
+use crate::state::{Shared, refused, with_ca};
 
 /// The body of `POST /v1/renew`: empty for the same key, or a CSR for a new one.
 #[derive(Deserialize, Default)]
@@ -71,23 +71,22 @@ pub(crate) fn renewal_entry(peer: &Peer, der: &[u8], action: &str) -> AuditEntry
 /// Renews `der` (for `csr`'s key when given) and writes `entry`, success or refusal.
 pub(crate) async fn renew_audited(
     s: &Shared,
-    mut entry: AuditEntry,
+    entry: AuditEntry,
     der: Vec<u8>,
     csr: Option<Request>,
 ) -> Result<(CertRecord, Issued), ApiError> {
     let grace = s.renew_grace_secs;
+    // Written with the new certificate, in its transaction (its target: the new serial).
+    let mut logged = entry.clone();
+    logged.detail = entry.target.as_ref().map(|old| format!("renewal of {old}"));
     match with_ca(s, move |ca| {
-        ca.renew(&der, csr, grace).map_err(ApiError::from)
+        ca.renew(&der, csr, grace, Some(&logged))
+            .map_err(ApiError::from)
     })
     .await
     {
         Ok((old, issued)) => {
-            entry.detail = Some(format!(
-                "new serial {}, profile {}",
-                issued.serial.hex(),
-                old.profile
-            ));
-            audit(s, entry).await;
+            s.metrics.action(&entry.action, "ok");
             Ok((old, issued))
         }
         Err(e) => Err(refused(s, entry, e).await),

@@ -36,6 +36,29 @@ impl CertificateAuthority {
     /// Revokes `serial` with the details of `revocation` (an invalidityDate, a hold
     /// instruction), as [`CertificateAuthority::revoke`] does.
     pub fn revoke_with(&mut self, serial: &Serial, revocation: &Revocation) -> Result<CertRecord> {
+        self.revoke_recorded(serial, revocation, None)
+    }
+
+    /// [`CertificateAuthority::revoke`] with `audit` written in the revocation's own
+    /// transaction (its target is set to the serial).
+    pub fn revoke_audited(
+        &mut self,
+        serial: &Serial,
+        reason: Reason,
+        audit: &crate::store::AuditEntry,
+    ) -> Result<CertRecord> {
+        let now = time::now().unix_timestamp();
+        let mut audit = audit.clone();
+        audit.target = Some(serial.hex());
+        self.revoke_recorded(serial, &Revocation::new(now, reason), Some(&audit))
+    }
+
+    fn revoke_recorded(
+        &mut self,
+        serial: &Serial,
+        revocation: &Revocation,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<CertRecord> {
         if let Some(oid) = &revocation.hold_instruction {
             if crl_der::oid_der(oid).is_none() {
                 return Err(Error::invalid(
@@ -44,7 +67,10 @@ impl CertificateAuthority {
                 ));
             }
         }
-        self.store.revoke(serial, revocation)?;
+        match audit {
+            Some(a) => self.store.revoke_audited(serial, revocation, a)?,
+            None => self.store.revoke(serial, revocation)?,
+        }
         self.store.get(serial)?.ok_or_else(|| Error::UnknownSerial {
             serial: serial.hex(),
         })

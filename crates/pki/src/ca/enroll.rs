@@ -175,6 +175,7 @@ impl CertificateAuthority {
         old_der: &[u8],
         csr: Option<Request>,
         grace_secs: i64,
+        audit: Option<&crate::store::AuditEntry>,
     ) -> Result<(CertRecord, Issued)> {
         let serial = crate::inspect::cert_serial(old_der, "the presented certificate")?;
         let old = self.renewable(&serial, old_der, grace_secs)?;
@@ -210,7 +211,7 @@ impl CertificateAuthority {
             lifetime: Some(renewal_lifetime(&old, self.config.online.lifetime())),
         };
         let issued = self
-            .sign_guarded(vec![req], &|_| {}, None, Some(&serial))?
+            .sign_guarded(vec![req], &|_| {}, None, Some(&serial), audit)?
             .into_iter()
             .next()
             .ok_or_else(|| Error::invalid("renewal", "nothing was issued"))?;

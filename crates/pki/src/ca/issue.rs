@@ -122,7 +122,7 @@ impl CertificateAuthority {
         requests: Vec<SignRequest>,
         progress: &dyn Fn(usize),
     ) -> Result<Vec<Issued>> {
-        self.sign_guarded(requests, progress, None, None)
+        self.sign_guarded(requests, progress, None, None, None)
     }
 
     /// [`sign`](Self::sign), also consuming one use of the token `token` and recording the
@@ -133,6 +133,7 @@ impl CertificateAuthority {
         progress: &dyn Fn(usize),
         token: Option<&TokenHash>,
         supersedes: Option<&Serial>,
+        audit: Option<&crate::store::AuditEntry>,
     ) -> Result<Vec<Issued>> {
         let now = time::now();
         if now.unix_timestamp() >= self.not_after {
@@ -176,7 +177,7 @@ impl CertificateAuthority {
                 unique_at,
                 token: token.map(|t| (*t, now.unix_timestamp())),
                 supersedes: supersedes.cloned(),
-                audit: None,
+                audit: audit.cloned(),
             };
             record_chunk(self.store.as_mut(), chunk, &issuer, &guard)?;
             done += chunk.len();

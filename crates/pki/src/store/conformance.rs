@@ -371,6 +371,21 @@ pub fn renewals_and_changes(connect: Connect<'_>) {
         !s.tokens().expect("tokens").is_empty(),
         "the tokens of the checks before"
     );
+    let mut entry = AuditEntry::new(2_001, "cert:AA", "revoke");
+    entry.target = Some("0601".into());
+    s.revoke_audited(
+        &serial(0x0601),
+        &Revocation::new(2_001, Reason::Superseded),
+        &entry,
+    )
+    .expect("revoke_audited");
+    assert!(
+        s.audit(5, None)
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "revoke" && e.target.as_deref() == Some("0601")),
+        "the audit row goes in with the revocation"
+    );
     let v1 = s.data_version().expect("data_version");
     connect()
         .revoke(&serial(0x0602), &Revocation::new(2_000, Reason::Superseded))

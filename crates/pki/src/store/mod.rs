@@ -302,6 +302,14 @@ pub trait Store: Send {
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>>;
     /// Marks a certificate revoked; unknown or already revoked serials are errors.
     fn revoke(&mut self, serial: &Serial, revocation: &Revocation) -> Result<()>;
+    /// [`Store::revoke`] with `audit` written in the same transaction: a revocation is never
+    /// recorded without its audit row, whatever happens to the process after.
+    fn revoke_audited(
+        &mut self,
+        serial: &Serial,
+        revocation: &Revocation,
+        audit: &AuditEntry,
+    ) -> Result<()>;
     /// Reserves the next CRL number and returns it with every revoked entry, atomically.
     fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)>;
     /// Publishes the CRL issued under `state.number`: runs `write` (which writes `crl.pem`) and

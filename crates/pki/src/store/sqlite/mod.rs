@@ -125,6 +125,65 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// [`Store::revoke`], with `audit` in the same transaction when given.
+    fn revoke_tx(
+        &mut self,
+        serial: &Serial,
+        rev: &Revocation,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let cur: Option<(Option<i64>, Option<u8>)> = tx
+            .query_row(
+                "SELECT revoked_at, reason FROM certs WHERE serial = ?1",
+                [serial.hex()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| db_err(&path, e))?;
+        match cur {
+            None => {
+                return Err(Error::UnknownSerial {
+                    serial: serial.hex(),
+                });
+            }
+            Some((Some(when), reason)) => {
+                return Err(Error::AlreadyRevoked {
+                    serial: serial.hex(),
+                    revoked_at: crate::time::rfc3339(when),
+                    reason: reason
+                        .and_then(Reason::from_code)
+                        .unwrap_or(Reason::Unspecified)
+                        .name()
+                        .into(),
+                });
+            }
+            Some((None, _)) => {}
+        }
+        tx.execute(
+            "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, \
+             hold_instruction = ?5 WHERE serial = ?1",
+            params![
+                serial.hex(),
+                rev.at,
+                rev.reason.code(),
+                rev.invalidity_date,
+                rev.hold_instruction
+            ],
+        )
+        .map_err(|e| db_err(&path, e))?;
+        if let Some(a) = audit {
+            online::add_audit(&tx, a).map_err(|e| db_err(&path, e))?;
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+}
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::Database {
         path: path.into(),
@@ -199,51 +258,16 @@ impl Store for SqliteStore {
     }
 
     fn revoke(&mut self, serial: &Serial, rev: &Revocation) -> Result<()> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| db_err(&path, e))?;
-        let cur: Option<(Option<i64>, Option<u8>)> = tx
-            .query_row(
-                "SELECT revoked_at, reason FROM certs WHERE serial = ?1",
-                [serial.hex()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| db_err(&path, e))?;
-        match cur {
-            None => {
-                return Err(Error::UnknownSerial {
-                    serial: serial.hex(),
-                });
-            }
-            Some((Some(when), reason)) => {
-                return Err(Error::AlreadyRevoked {
-                    serial: serial.hex(),
-                    revoked_at: crate::time::rfc3339(when),
-                    reason: reason
-                        .and_then(Reason::from_code)
-                        .unwrap_or(Reason::Unspecified)
-                        .name()
-                        .into(),
-                });
-            }
-            Some((None, _)) => {}
-        }
-        tx.execute(
-            "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, \
-             hold_instruction = ?5 WHERE serial = ?1",
-            params![
-                serial.hex(),
-                rev.at,
-                rev.reason.code(),
-                rev.invalidity_date,
-                rev.hold_instruction
-            ],
-        )
-        .map_err(|e| db_err(&path, e))?;
-        tx.commit().map_err(|e| db_err(&path, e))
+        self.revoke_tx(serial, rev, None)
+    }
+
+    fn revoke_audited(
+        &mut self,
+        serial: &Serial,
+        rev: &Revocation,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        self.revoke_tx(serial, rev, Some(audit))
     }
 
     fn begin_crl(&mut self) -> Result<(u64, Vec<RevokedEntry>)> {

@@ -9,7 +9,7 @@ to it is terminated (`--pg-restart terminate`, what a restart does to its client
 server); and a watcher fetches the CRL of every instance all along.
 
 Then the checks, each printed with its figures; the exit status is 1 if any failed:
-  0 duplicate serials; 0 tokens used twice; every certificate answered 201 is in the database;
+  no 5xx but a retryable 503; 0 duplicate serials; 0 tokens used twice; every certificate answered 201 is in the database;
   every revocation is in the CRL and the OCSP answer of every instance; CRL numbers never go back
   and one number is always the same CRL; the audit rows match the operations.
 Loopback only; every process is stopped at the end.
@@ -109,7 +109,7 @@ try:
 
     admin = ctx((os.path.join(work, "admin.crt"), os.path.join(work, "admin.key")))
     plain = ctx()
-    stats = {"201": 0, "retries": 0, "revoked": 0, "renewed": 0}
+    stats = {"201": 0, "retries": 0, "revoked": 0, "renewed": 0, "5xx": []}
     issued, revoked = {}, []  # serial -> pem; serials revoked (200)
 
     def call(i, path, body, context, ok):
@@ -121,7 +121,11 @@ try:
             with urllib.request.urlopen(req, context=context, timeout=10) as r:
                 return r.status, json.load(r)
         except urllib.error.HTTPError as e:
-            if e.code == 503 or e.code >= 500:
+            if e.code == 503:
+                return None
+            if e.code >= 500:
+                with lock:
+                    stats["5xx"].append(f"{path} on instance {i}: {e.code} {e.read()[:200]!r}")
                 return None
             return e.code, json.loads(e.read() or b"{}")
         except (OSError, ssl.SSLError, http.client.HTTPException, ValueError):
@@ -229,6 +233,7 @@ try:
         if not ok:
             failures.append(what)
 
+    check(not stats["5xx"], f"answers 5xx other than a retryable 503: {len(stats['5xx'])} {stats['5xx'][:3]}")
     dups = int(psql("SELECT COUNT(*) - COUNT(DISTINCT serial) FROM certs"))
     check(dups == 0, f"duplicate serials: {dups}")
     twice = int(psql("SELECT COUNT(*) FROM (SELECT actor FROM audit WHERE action = 'enroll' AND outcome = 'ok' GROUP BY actor HAVING COUNT(*) > 1) t"))

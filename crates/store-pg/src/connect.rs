@@ -110,12 +110,37 @@ fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<String> {
     None
 }
 
-/// The parsed configuration for `url`, with the user and password libpq would use.
-pub(crate) fn config(url: &str) -> mtls_pki::Result<Config> {
-    let mut cfg = Config::from_str(url).map_err(|e| {
+/// `url` without its `sslrootcert=PATH` query parameter (rust-postgres knows no such option),
+/// and that path.
+fn take_rootcert(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut root = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("sslrootcert=") {
+            Some(p) => {
+                root = Some(std::path::PathBuf::from(p));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    match kept.is_empty() {
+        true => (base.to_string(), root),
+        false => (format!("{base}?{}", kept.join("&")), root),
+    }
+}
+
+/// The parsed configuration for `url`, with the user and password libpq would use, and the
+/// roots for TLS (`sslrootcert`).
+pub(crate) fn config(url: &str) -> mtls_pki::Result<(Config, Option<std::path::PathBuf>)> {
+    let (clean, rootcert) = take_rootcert(url);
+    let mut cfg = Config::from_str(&clean).map_err(|e| {
         backend_error(
             url,
-            format!("not a PostgreSQL URL ({e}); give postgres://USER@HOST[:PORT]/DATABASE"),
+            format!("not a PostgreSQL URL ({e}); give postgres://USER@HOST[:PORT]/DATABASE[?sslmode=require&sslrootcert=CA.pem]"),
             false,
         )
     })?;
@@ -130,23 +155,32 @@ pub(crate) fn config(url: &str) -> mtls_pki::Result<Config> {
     {
         cfg.password(p);
     }
+    cfg.connect_timeout(std::time::Duration::from_secs(10));
+    cfg.application_name("mtls");
+    Ok((cfg, rootcert))
+}
+
+/// Connects to `url`: over verified TLS with `sslmode=require` (libpq's verify-full; the
+/// roots from `sslrootcert`, else the system's), in the clear otherwise (`disable`, or
+/// `prefer`, which mtls does not try: an unverified TLS connection protects nothing).
+pub(crate) fn connect(url: &str) -> mtls_pki::Result<Client> {
+    let (cfg, rootcert) = config(url)?;
+    let fail = |e: postgres::Error| {
+        backend_error(url, format!("connecting: {}", describe(&e)), retryable(&e))
+    };
     if cfg.get_ssl_mode() == postgres::config::SslMode::Require {
+        let tls = crate::tls::MakeRustls::new(rootcert.as_deref())
+            .map_err(|e| backend_error(url, e, false))?;
+        return cfg.connect(tls).map_err(fail);
+    }
+    if rootcert.is_some() {
         return Err(backend_error(
             url,
-            "sslmode=require: TLS to PostgreSQL is not supported yet; use a loopback or otherwise protected connection (sslmode=disable or prefer)",
+            "sslrootcert without sslmode=require: add sslmode=require",
             false,
         ));
     }
-    cfg.connect_timeout(std::time::Duration::from_secs(10));
-    cfg.application_name("mtls");
-    Ok(cfg)
-}
-
-/// Connects to `url`.
-pub(crate) fn connect(url: &str) -> mtls_pki::Result<Client> {
-    config(url)?
-        .connect(NoTls)
-        .map_err(|e| backend_error(url, format!("connecting: {}", describe(&e)), retryable(&e)))
+    cfg.connect(NoTls).map_err(fail)
 }
 
 /// A plain client for `url`, for administration (tests creating and dropping databases,
@@ -161,7 +195,21 @@ pub fn connect_admin(url: &str) -> mtls_pki::Result<Client> {
 
 #[cfg(test)]
 mod tests {
-    use super::pgpass_lookup;
+    use super::{pgpass_lookup, take_rootcert};
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_the_url() {
+        let (u, r) = take_rootcert("postgres://h/db?sslmode=require&sslrootcert=/etc/ca.pem");
+        assert_eq!(
+            (u.as_str(), r.as_deref()),
+            (
+                "postgres://h/db?sslmode=require",
+                Some(std::path::Path::new("/etc/ca.pem"))
+            )
+        );
+        let (u, r) = take_rootcert("postgres://h/db?sslrootcert=x");
+        assert_eq!((u.as_str(), r), ("postgres://h/db", Some("x".into())));
+    }
 
     #[test]
     fn pgpass_lines_match_as_libpq_matches_them() {

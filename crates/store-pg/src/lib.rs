@@ -9,7 +9,8 @@
 //! `NOTIFY mtls_changes`), the sequence other instances follow.
 //!
 //! Passwords come from the URL, `PGPASSWORD` or the password file (`PGPASSFILE`, else
-//! `~/.pgpass`), as libpq reads them.
+//! `~/.pgpass`), as libpq reads them. `sslmode=require` is TLS on rustls, verified against
+//! `sslrootcert` (or the system roots) and the host name.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ mod feed;
 mod import;
 mod schema;
 mod store;
+mod tls;
 
 pub use connect::{connect_admin, redact};
 pub use import::Copied;

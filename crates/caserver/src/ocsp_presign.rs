@@ -4,6 +4,9 @@
 //! repeated at 40% of an answer's life, before the answers of the last one reach half of it
 //! (where the cache stops serving them): they are never stale.
 //!
+//! On a store shared by several instances one of them pre-signs (`Role::OcspPresigner`, an
+//! advisory lock), into its own cache; the others sign on a first request and cache that.
+//!
 //! Revocations need nothing from here: they empty their entries before they return, and a page
 //! signed from statuses read before a revocation is not stored after it (the cache's epoch).
 
@@ -91,22 +94,48 @@ async fn sweep(s: &Shared, stop: &watch::Receiver<bool>) -> usize {
     signed
 }
 
-/// Sweeps at start and then every 40% of an answer's life, until `stop`.
+/// True when this instance pre-signs (always, for a store of one machine; one instance at a
+/// time of a shared store, the others signing their answers when first asked).
+async fn leading(s: &Shared) -> bool {
+    with_ca(s, |ca| {
+        ca.store()
+            .try_lead(mtls_pki::store::Role::OcspPresigner)
+            .map_err(crate::error::ApiError::from)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Sweeps at start and then every 40% of an answer's life, until `stop`. An instance that does
+/// not pre-sign looks every 5 s whether the one that does is gone.
 pub(crate) async fn presign(s: Shared, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_secs(u64::try_from(s.ocsp.life * 2 / 5).unwrap_or(1).max(1));
-    let mut first = true;
+    let mut said = false;
     loop {
         let started = tokio::time::Instant::now();
-        let n = sweep(&s, &stop).await;
-        if first {
+        let lead = leading(&s).await;
+        if lead {
+            let n = sweep(&s, &stop).await;
+            if !said {
+                eprintln!(
+                    "ca serve: OCSP answers pre-signed for {n} certificate(s) in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                said = true;
+            }
+        } else if !said {
             eprintln!(
-                "ca serve: OCSP answers pre-signed for {n} certificate(s) in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "ca serve: another instance pre-signs OCSP answers; this one signs them when first asked"
             );
-            first = false;
+            said = true;
         }
+        let wait = if lead {
+            every
+        } else {
+            every.min(Duration::from_secs(5))
+        };
         tokio::select! {
-            _ = tokio::time::sleep_until(started + every) => {}
+            _ = tokio::time::sleep_until(started + wait) => {}
             _ = stop.changed() => return,
         }
     }

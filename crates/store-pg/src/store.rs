@@ -624,6 +624,8 @@ impl Store for PgStore {
         let key: i64 = match role {
             // "mtlscrlw" in ASCII.
             Role::CrlWriter => 0x6d74_6c73_6372_6c77,
+            // "mtlsocsp".
+            Role::OcspPresigner => 0x6d74_6c73_6f63_7370,
         };
         let mut c = self.conn()?;
         if self.leading.borrow().contains(&role) {

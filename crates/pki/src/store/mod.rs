@@ -273,6 +273,8 @@ pub enum StatusFilter {
 pub enum Role {
     /// Making the CRLs every instance serves.
     CrlWriter,
+    /// Pre-signing OCSP answers (the others sign theirs when first asked).
+    OcspPresigner,
 }
 
 /// State of the last CRL, for staleness warnings.

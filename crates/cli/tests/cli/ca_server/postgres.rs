@@ -167,6 +167,33 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
     let (mut a, api_a, http_a) = serve_dir(&env, "ca");
     let (mut b, api_b, http_b) = serve_dir(&env, "ca2");
 
+    // One of the two pre-signs OCSP answers (an advisory lock), the other signs on request.
+    a.wait_for("ca serve: ");
+    let said = |p: &Proc| {
+        let t = p.text();
+        (
+            t.contains("OCSP answers pre-signed for"),
+            t.contains("another instance pre-signs"),
+        )
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(matches!(said(&a), (true, _) | (_, true)) && matches!(said(&b), (true, _) | (_, true)))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}\n{}",
+            a.dump(),
+            b.dump()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        said(&a).0 != said(&b).0,
+        "exactly one pre-signs: {:?} {:?}",
+        said(&a),
+        said(&b)
+    );
+
     let tok = token(&env, "dev1", &[]);
     enroll(&env, &api_a, &tok, "dev1", &[]).run().success();
     let url_b = format!("{http_b}/ocsp");

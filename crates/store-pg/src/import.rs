@@ -78,25 +78,8 @@ fn copy_certs(
     let mut n = 0u64;
     let mut digest = Digest::new();
     src.for_each(&mut |r| {
-        let reason = r.reason.map(|x| i16::from(x.code()));
-        tx.execute(
-            &stmt,
-            &[
-                &r.serial.hex(),
-                &r.subject,
-                &r.cn,
-                &r.sans.join("\n"),
-                &r.profile,
-                &r.not_before,
-                &r.not_after,
-                &r.revoked_at,
-                &reason,
-                &r.der,
-                &r.invalidity_date,
-                &r.hold_instruction,
-            ],
-        )
-        .map_err(db(url))?;
+        tx.execute(&stmt, &crate::store::RecordParams::new(&r).with(&[]))
+            .map_err(db(url))?;
         digest.add(&r);
         n += 1;
         if n % 1000 == 0 {

@@ -45,6 +45,49 @@ impl std::fmt::Debug for PgStore {
 const NEXT_CHANGE: &str = "WITH c AS (UPDATE change_counter SET n = n + 1 WHERE id = 1 RETURNING n) \
                            INSERT INTO changes (id, at, kind, serial)";
 
+/// The twelve `certs` columns of a record as query parameters ($1..$12, in [`COLUMNS`] order).
+pub(crate) struct RecordParams<'a> {
+    r: &'a CertRecord,
+    serial: String,
+    sans: String,
+    reason: Option<i16>,
+}
+
+impl<'a> RecordParams<'a> {
+    pub(crate) fn new(r: &'a CertRecord) -> RecordParams<'a> {
+        RecordParams {
+            r,
+            serial: r.serial.hex(),
+            sans: r.sans.join("\n"),
+            reason: r.reason.map(|x| i16::from(x.code())),
+        }
+    }
+
+    /// The parameters, followed by `extra`.
+    pub(crate) fn with<'b>(
+        &'b self,
+        extra: &[&'b (dyn postgres::types::ToSql + Sync)],
+    ) -> Vec<&'b (dyn postgres::types::ToSql + Sync)> {
+        let r = self.r;
+        let mut v: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &self.serial,
+            &r.subject,
+            &r.cn,
+            &self.sans,
+            &r.profile,
+            &r.not_before,
+            &r.not_after,
+            &r.revoked_at,
+            &self.reason,
+            &r.der,
+            &r.invalidity_date,
+            &r.hold_instruction,
+        ];
+        v.extend_from_slice(extra);
+        v
+    }
+}
+
 /// Prepared statements of one connection.
 #[derive(Default)]
 pub(crate) struct Stmts(RefCell<std::collections::HashMap<String, Statement>>);
@@ -348,24 +391,7 @@ fn insert_in(
         if let Some(now) = guard.unique_at {
             check_unique(c, &r.subject, now)?;
         }
-        let reason = r.reason.map(|x| i16::from(x.code()));
-        let n = c.execute(
-            &insert,
-            &[
-                &r.serial.hex(),
-                &r.subject,
-                &r.cn,
-                &r.sans.join("\n"),
-                &r.profile,
-                &r.not_before,
-                &r.not_after,
-                &r.revoked_at,
-                &reason,
-                &r.der,
-                &r.invalidity_date,
-                &r.hold_instruction,
-            ],
-        )?;
+        let n = c.execute(&insert, &RecordParams::new(r).with(&[]))?;
         if n == 0 {
             return Err(Refused::Pki(Error::DuplicateSerial {
                 serial: r.serial.hex(),
@@ -394,34 +420,23 @@ fn insert_one(
     guard: &InsertGuard,
 ) -> std::result::Result<(), Refused> {
     let st = stmts.get(c, FAST_INSERT)?;
-    let reason = r.reason.map(|x| i16::from(x.code()));
     let hash = guard.token.as_ref().map(|(h, _)| h.to_vec());
     let now = guard.token.as_ref().map(|(_, t)| *t);
     let a = guard.audit.as_ref();
+    let (at, actor, action) = (
+        a.map(|e| e.at),
+        a.map(|e| e.actor.as_str()),
+        a.map(|e| e.action.as_str()),
+    );
+    let (peer, outcome, detail) = (
+        a.and_then(|e| e.peer.as_deref()),
+        a.map(|e| e.outcome.as_str()),
+        a.and_then(|e| e.detail.as_deref()),
+    );
+    let p = RecordParams::new(r);
     let row = c.query_one(
         &st,
-        &[
-            &r.serial.hex(),
-            &r.subject,
-            &r.cn,
-            &r.sans.join("\n"),
-            &r.profile,
-            &r.not_before,
-            &r.not_after,
-            &r.revoked_at,
-            &reason,
-            &r.der,
-            &r.invalidity_date,
-            &r.hold_instruction,
-            &hash,
-            &now,
-            &a.map(|e| e.at),
-            &a.map(|e| e.actor.as_str()),
-            &a.map(|e| e.action.as_str()),
-            &a.and_then(|e| e.peer.as_deref()),
-            &a.map(|e| e.outcome.as_str()),
-            &a.and_then(|e| e.detail.as_deref()),
-        ],
+        &p.with(&[&hash, &now, &at, &actor, &action, &peer, &outcome, &detail]),
     )?;
     let (usable, inserted): (bool, bool) = (row.get(0), row.get(1));
     if let (Some((hash, now)), false) = (&guard.token, usable) {

@@ -48,6 +48,47 @@ fn status_of(env: &Env, addr: &str) -> String {
     c.text()
 }
 
+/// `openssl ocsp` for `cert` at `url` (no nonce), the DER response written to `out`.
+fn respout(env: &Env, url: &str, cert: &str, out: &str) {
+    let got = env.openssl(&[
+        "ocsp",
+        "-issuer",
+        "ca/ca.crt",
+        "-CAfile",
+        "ca/ca.crt",
+        "-cert",
+        cert,
+        "-no_nonce",
+        "-url",
+        url,
+        "-respout",
+        out,
+    ]);
+    assert_eq!(got.code, Some(0), "{}", got.all());
+}
+
+/// `mtls connect TARGET` as client1 with `--revocation ocsp` and `extra`.
+fn connect_ocsp(env: &Env, target: &str, extra: &[&str]) -> crate::common::Out {
+    let mut args = vec![
+        "connect",
+        target,
+        "--ca",
+        "ca/ca.crt",
+        "--cert",
+        "out/client1.crt",
+        "--key",
+        "out/client1.key",
+        "--count",
+        "1",
+        "--handshake-timeout",
+        "5",
+        "--revocation",
+        "ocsp",
+    ];
+    args.extend_from_slice(extra);
+    env.mtls(&args).run()
+}
+
 #[test]
 fn s_client_status_sees_the_staple_good_then_revoked() {
     let env = Env::new();
@@ -86,44 +127,9 @@ fn mtls_connect_judges_the_staple_of_openssl_s_server() {
     let ca_srv = ocsp_ca(&env, "1h");
     env.ok(&["ca", "crl", "--dir", "ca"]);
     let url = format!("{}/ocsp", ca_srv.http);
-    let respout = |file: &str| {
-        let out = env.openssl(&[
-            "ocsp",
-            "-issuer",
-            "ca/ca.crt",
-            "-CAfile",
-            "ca/ca.crt",
-            "-cert",
-            "out/server.crt",
-            "-no_nonce",
-            "-url",
-            &url,
-            "-respout",
-            file,
-        ]);
-        assert_eq!(out.code, Some(0), "{}", out.all());
-    };
+    let respout = |file: &str| respout(&env, &url, "out/server.crt", file);
     respout("good.der");
-    let run = |target: &str, extra: &[&str]| {
-        let mut args = vec![
-            "connect",
-            target,
-            "--ca",
-            "ca/ca.crt",
-            "--cert",
-            "out/client1.crt",
-            "--key",
-            "out/client1.key",
-            "--count",
-            "1",
-            "--handshake-timeout",
-            "5",
-            "--revocation",
-            "ocsp",
-        ];
-        args.extend_from_slice(extra);
-        env.mtls(&args).run()
-    };
+    let run = |target: &str, extra: &[&str]| connect_ocsp(&env, target, extra);
 
     let good = s_server(&env, "server", &["-status_file", "good.der"]);
     let out = run(&good.target(), &["--ocsp-failure", "hard"]);
@@ -145,21 +151,7 @@ fn mtls_connect_judges_the_staple_of_openssl_s_server() {
 
     // A staple for another certificate is no staple for this one; hard fail says so.
     respout("good_again.der");
-    let other = env.openssl(&[
-        "ocsp",
-        "-issuer",
-        "ca/ca.crt",
-        "-CAfile",
-        "ca/ca.crt",
-        "-cert",
-        "out/client2.crt",
-        "-no_nonce",
-        "-url",
-        &url,
-        "-respout",
-        "other.der",
-    ]);
-    assert_eq!(other.code, Some(0), "{}", other.all());
+    self::respout(&env, &url, "out/client2.crt", "other.der");
     let wrong = s_server(&env, "server", &["-status_file", "other.der"]);
     ca_srv.stop();
     let out = run(&wrong.target(), &["--ocsp-failure", "hard"]);
@@ -223,25 +215,7 @@ fn must_staple_makes_a_missing_staple_fatal() {
         text.contains("TLS Feature") && text.contains("status_request"),
         "{text}"
     );
-    let run = |target: &str| {
-        env.mtls(&[
-            "connect",
-            target,
-            "--ca",
-            "ca/ca.crt",
-            "--cert",
-            "out/client1.crt",
-            "--key",
-            "out/client1.key",
-            "--count",
-            "1",
-            "--handshake-timeout",
-            "5",
-            "--revocation",
-            "ocsp",
-        ])
-        .run()
-    };
+    let run = |target: &str| connect_ocsp(&env, target, &[]);
     // No staple: refused, though the responder would answer "good" (RFC 7633 4.2.3).
     let bare = s_server(&env, "stapled", &[]);
     let out = run(&bare.target());
@@ -253,21 +227,7 @@ fn must_staple_makes_a_missing_staple_fatal() {
     );
     drop(bare);
     let url = format!("{}/ocsp", ca_srv.http);
-    let got = env.openssl(&[
-        "ocsp",
-        "-issuer",
-        "ca/ca.crt",
-        "-CAfile",
-        "ca/ca.crt",
-        "-cert",
-        "out/stapled.crt",
-        "-no_nonce",
-        "-url",
-        &url,
-        "-respout",
-        "stapled.der",
-    ]);
-    assert_eq!(got.code, Some(0), "{}", got.all());
+    respout(&env, &url, "out/stapled.crt", "stapled.der");
     let stapling = s_server(&env, "stapled", &["-status_file", "stapled.der"]);
     let out = run(&stapling.target());
     assert_eq!(out.code, Some(0), "{}", out.all());

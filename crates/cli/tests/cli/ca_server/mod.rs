@@ -31,15 +31,22 @@ pub(super) struct CaServer {
 
 impl CaServer {
     pub fn start(env: &Env) -> CaServer {
+        Self::start_in(env, "ca")
+    }
+
+    /// `mtls ca serve --dir DIR` on loopback ports.
+    pub fn start_in(env: &Env, dir: &str) -> CaServer {
         let args = [
             "ca",
             "serve",
+            "--dir",
+            dir,
             "--listen",
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
         ];
-        let proc = Proc::spawn("mtls ca serve", mtls_cmd(env, &args));
+        let proc = Proc::spawn(format!("mtls ca serve --dir {dir}"), mtls_cmd(env, &args));
         let url = |needle: &str| {
             let line = proc.wait_for(needle);
             line.split_whitespace()

@@ -68,27 +68,8 @@ fn psql(url: &str, sql: &str) -> String {
 
 /// `ca serve --dir DIR` on loopback: (process, API URL, HTTP URL).
 fn serve_dir(env: &Env, dir: &str) -> (Proc, String, String) {
-    let args = [
-        "ca",
-        "serve",
-        "--dir",
-        dir,
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-    ];
-    let proc = Proc::spawn(format!("mtls ca serve --dir {dir}"), mtls_cmd(env, &args));
-    let url = |needle: &str| {
-        let line = proc.wait_for(needle);
-        line.split_whitespace()
-            .find(|w| w.starts_with("http"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string()
-    };
-    let api = url("API on https://");
-    let http = url("CRL on http://");
-    (proc, api, http)
+    let s = CaServer::start_in(env, dir);
+    (s.proc, s.api, s.http)
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     actions: Mutex<BTreeMap<(String, String), u64>>,
+    /// Time spent parsing requests and checking their signatures, nanoseconds.
+    csr_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -24,6 +26,18 @@ impl Metrics {
         let mut m = self.actions.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry((action.to_string(), outcome.to_string()))
             .or_default() += 1;
+    }
+
+    /// Adds the time one request took to parse and check.
+    pub fn add_csr(&self, since: std::time::Instant) {
+        let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.csr_ns
+            .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The time spent parsing and checking requests, nanoseconds.
+    pub fn csr_ns(&self) -> u64 {
+        self.csr_ns.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The exposition text; `crl` is (number, thisUpdate, nextUpdate) of the published CRL.

@@ -343,5 +343,22 @@ pub(crate) async fn metrics(
          # TYPE mtls_ca_ocsp_cached gauge\nmtls_ca_ocsp_cached {}\n",
         s.ocsp.cache.len()
     ));
+    let t = with_ca(&s, |ca| Ok(ca.timings())).await?;
+    let secs = |ns: u64| ns as f64 / 1e9;
+    text.push_str(&format!(
+        "# HELP mtls_ca_enroll_seconds_total Wall time of online enrollment by phase: csr (parsing and checking the request's signature), tokens (lookups), sign (signing), record (the batch's statements and commit).\n\
+         # TYPE mtls_ca_enroll_seconds_total counter\n\
+         mtls_ca_enroll_seconds_total{{phase=\"csr\"}} {:.6}\n\
+         mtls_ca_enroll_seconds_total{{phase=\"tokens\"}} {:.6}\n\
+         mtls_ca_enroll_seconds_total{{phase=\"sign\"}} {:.6}\n\
+         mtls_ca_enroll_seconds_total{{phase=\"record\"}} {:.6}\n\
+         # HELP mtls_ca_enrolled_total Certificates recorded through online enrollment.\n\
+         # TYPE mtls_ca_enrolled_total counter\nmtls_ca_enrolled_total {}\n",
+        secs(s.metrics.csr_ns()),
+        secs(t.tokens_ns),
+        secs(t.sign_ns),
+        secs(t.record_ns),
+        t.enrolled
+    ));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

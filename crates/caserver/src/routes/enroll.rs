@@ -37,7 +37,10 @@ pub(crate) async fn enroll(
         "enroll",
     );
     entry.peer = Some(peer.addr.to_string());
-    let csr = match Request::from_bytes(req.csr.as_bytes(), "csr") {
+    let parsing = std::time::Instant::now();
+    let parsed = Request::from_bytes(req.csr.as_bytes(), "csr");
+    s.metrics.add_csr(parsing);
+    let csr = match parsed {
         Ok(r) => r,
         Err(e) => {
             let e = ApiError::bad_request(format!("csr: {e}"));

@@ -54,7 +54,9 @@ impl CertificateAuthority {
                 acc.2.push(g);
                 acc
             });
+        let signing = std::time::Instant::now();
         sign_parallel(&mut prepared, &issuer)?;
+        let sign_ns = super::ns(signing);
         let mut items: Vec<(CertRecord, InsertGuard)> = Vec::with_capacity(prepared.len());
         let mut signed: Vec<(usize, Issued)> = Vec::with_capacity(prepared.len());
         for ((i, p), g) in idx.into_iter().zip(prepared).zip(guards) {
@@ -68,7 +70,15 @@ impl CertificateAuthority {
             items.push((p.record, g));
             signed.push((i, p.issued));
         }
+        let recording = std::time::Instant::now();
         let recorded = self.store.insert_each(&items)?;
+        let record_ns = super::ns(recording);
+        let n = recorded.iter().filter(|r| r.is_ok()).count() as u64;
+        self.add_timing(|t| {
+            t.sign_ns += sign_ns;
+            t.record_ns += record_ns;
+            t.enrolled += n;
+        });
         for ((i, issued), r) in signed.into_iter().zip(recorded) {
             results[i] = Some(r.map(|()| issued));
         }

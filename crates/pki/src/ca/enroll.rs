@@ -79,6 +79,7 @@ impl CertificateAuthority {
         jobs: Vec<EnrollJob>,
     ) -> Result<Vec<Result<(TokenRecord, Issued)>>> {
         let now = time::now().unix_timestamp();
+        let started = std::time::Instant::now();
         let mut out: Vec<Option<Result<(TokenRecord, Issued)>>> = Vec::with_capacity(jobs.len());
         let mut batch = Vec::new();
         let mut tokens = Vec::new();
@@ -98,6 +99,8 @@ impl CertificateAuthority {
                 Err(e) => out.push(Some(Err(e))),
             }
         }
+        let tokens_ns = super::ns(started);
+        self.add_timing(|t| t.tokens_ns += tokens_ns);
         let mut signed = self.sign_each(batch)?.into_iter().zip(tokens);
         Ok(out
             .into_iter()

@@ -53,6 +53,7 @@ pub(crate) async fn keep_crl(state: Shared, mut stop: watch::Receiver<bool>) {
             tokio::select! {
                 _ = tokio::time::sleep(FOLLOW_EVERY) => {}
                 _ = state.crl_dirty.notified() => {}
+                _ = state.crl_published.notified() => {}
                 _ = stop.changed() => return,
             }
             continue;

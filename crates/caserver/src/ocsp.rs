@@ -301,14 +301,15 @@ fn follow(
                         for c in &changes {
                             match (&c.serial, c.kind.as_str()) {
                                 (Some(serial), "revoke") => {
-                                    state.ocsp.cache.invalidate(&serial.hex())
+                                    state.ocsp.cache.invalidate(&serial.hex());
+                                    // The CRL writer makes a new CRL.
+                                    state.crl_dirty.notify_one();
                                 }
+                                // The others serve it (never a new CRL for a CRL: a loop).
+                                (_, "crl") => state.crl_published.notify_one(),
                                 (_, "config") => reload_config(&state),
                                 _ => {}
                             }
-                        }
-                        if !changes.is_empty() {
-                            state.crl_dirty.notify_one();
                         }
                     }
                     Err(e) => {

@@ -108,6 +108,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         ca: ca_shared,
         failures: Default::default(),
         crl_dirty: Default::default(),
+        crl_published: Default::default(),
         api_addr,
         renew_grace_secs: opts.renew_grace_secs,
         metrics: Default::default(),

@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub failures: FailureLimiter,
     /// Wakes the CRL keeper after a revocation.
     pub crl_dirty: tokio::sync::Notify,
+    /// Wakes an instance that does not write the CRLs of a shared store: one was published.
+    pub crl_published: tokio::sync::Notify,
     /// The API's address (for the commands it prints).
     pub api_addr: std::net::SocketAddr,
     /// How long after expiry a certificate may still be renewed.

@@ -234,6 +234,16 @@ fn two_servers_on_one_database_see_each_others_enrollments_and_revocations() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
+    // Quiet again: no new CRL without a revocation (a published CRL must not trigger the next).
+    let number = || {
+        let (_, _, pem) = curl(&env, &[&format!("{http_a}/crl.pem")]);
+        env.write("n.crl", &pem);
+        env.ssl(&["crl", "-in", "n.crl", "-noout", "-crlnumber"])
+    };
+    let first = number();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(number(), first, "CRLs made with nothing revoked in between");
+
     // Revoked by `mtls ca revoke` on any machine with the CA directory: both hear of it.
     let tok = token(&env, "dev2", &[]);
     enroll(&env, &api_a, &tok, "dev2", &[]).run().success();

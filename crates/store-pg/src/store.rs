@@ -833,6 +833,35 @@ impl Store for PgStore {
         }))
     }
 
+    fn tokens_by_hash(&self, hashes: &[TokenHash]) -> Result<Vec<Option<TokenRecord>>> {
+        let mut c = self.conn()?;
+        let sql = "SELECT hash, name, profile, sans, created_at, expires_at, uses_left, validity \
+                   FROM tokens WHERE hash = ANY($1)";
+        let st = self.stmts.get(&mut *c, sql).map_err(|e| self.err(e))?;
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| &h[..]).collect();
+        let rows = c.query(&st, &[&keys]).map_err(|e| self.err(e))?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let h: Vec<u8> = r.get(0);
+            let sans: String = r.get(3);
+            let uses: i32 = r.get(6);
+            let validity: Option<i64> = r.get(7);
+            found.insert(
+                h,
+                TokenRecord {
+                    name: r.get(1),
+                    profile: r.get(2),
+                    sans: sans.lines().map(str::to_string).collect(),
+                    created_at: r.get(4),
+                    expires_at: r.get(5),
+                    uses_left: u32::try_from(uses).unwrap_or(0),
+                    validity: validity.and_then(|s| Lifetime::from_secs(u64::try_from(s).ok()?)),
+                },
+            );
+        }
+        Ok(hashes.iter().map(|h| found.get(&h[..]).cloned()).collect())
+    }
+
     fn tokens(&self) -> Result<Vec<(TokenHash, TokenRecord)>> {
         let rows = self
             .conn()?

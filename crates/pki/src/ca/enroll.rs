@@ -83,9 +83,12 @@ impl CertificateAuthority {
         let mut out: Vec<Option<Result<(TokenRecord, Issued)>>> = Vec::with_capacity(jobs.len());
         let mut batch = Vec::new();
         let mut tokens = Vec::new();
-        for job in jobs {
+        // Every job's token in one store call (one round trip for a remote store).
+        let hashes: Vec<token::TokenHash> = jobs.iter().map(|j| token::hash(&j.token)).collect();
+        let found = self.store.tokens_by_hash(&hashes)?;
+        for (job, t) in jobs.into_iter().zip(found) {
             let audit = job.audit.clone();
-            match self.enroll_request(job, now) {
+            match self.enroll_request(job, t, now) {
                 Ok((t, sign, mut guard)) => {
                     guard.audit = audit.map(|mut e| {
                         e.actor = format!("token:{}", t.name);
@@ -118,6 +121,7 @@ impl CertificateAuthority {
     fn enroll_request(
         &self,
         job: EnrollJob,
+        found: Option<TokenRecord>,
         now: i64,
     ) -> Result<(TokenRecord, SignRequest, InsertGuard)> {
         let req = job.csr;
@@ -125,7 +129,7 @@ impl CertificateAuthority {
         let unknown = Error::TokenRefused {
             refusal: token::TokenRefusal::Unknown,
         };
-        let t = self.store.token(&hash)?.ok_or(unknown)?;
+        let t = found.ok_or(unknown)?;
         // A secret given with another name is treated as no token at all.
         if job.name.as_ref().is_some_and(|n| *n != t.name) {
             return Err(Error::TokenRefused {

@@ -165,7 +165,11 @@ pub fn token_single_use_under_a_race(connect: Connect<'_>) {
     let t = TokenRecord::new("dev", "client", vec!["DNS:*.example".into()], 1_000, 60, 1)
         .expect("token record");
     s.add_token(&secret.hash(), &t).expect("add_token");
-    assert_eq!(s.token(&secret.hash()).expect("token"), Some(t));
+    assert_eq!(s.token(&secret.hash()).expect("token"), Some(t.clone()));
+    let both = s
+        .tokens_by_hash(&[token::hash("nope"), secret.hash()])
+        .expect("tokens_by_hash");
+    assert_eq!(both, vec![None, Some(t)]);
     let refusal = |e: Error| match e {
         Error::TokenRefused { refusal } => refusal,
         other => panic!("{other}"),

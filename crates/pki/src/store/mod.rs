@@ -390,6 +390,11 @@ pub trait Store: Send {
     fn add_token(&mut self, hash: &TokenHash, token: &TokenRecord) -> Result<()>;
     /// The token with this hash, if any (whatever its state).
     fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
+    /// [`Store::token`] for each of `hashes`, in order: a batch's tokens in one round trip
+    /// where the store is remote.
+    fn tokens_by_hash(&self, hashes: &[TokenHash]) -> Result<Vec<Option<TokenRecord>>> {
+        hashes.iter().map(|h| self.token(h)).collect()
+    }
     /// Every enrollment token with its hash, whatever its state (copying a store).
     fn tokens(&self) -> Result<Vec<(TokenHash, TokenRecord)>>;
     /// Every renewal as (new serial, old serial), oldest first (copying a store).

@@ -143,6 +143,16 @@ pub(crate) fn row_to_record(r: &Row) -> CertRecord {
 }
 
 impl PgStore {
+    fn with_client(client: Client, url: &str) -> PgStore {
+        PgStore {
+            client: RefCell::new(client),
+            stmts: Stmts::default(),
+            leading: RefCell::new(Vec::new()),
+            full_url: url.to_string(),
+            url: redact(url),
+        }
+    }
+
     /// Creates the schema of a new CA in the (empty) database at `url`.
     ///
     /// # Errors
@@ -151,13 +161,7 @@ impl PgStore {
     pub fn create(url: &str) -> Result<PgStore> {
         let mut client = crate::connect::connect(url)?;
         crate::schema::create(&mut client, url)?;
-        Ok(PgStore {
-            client: RefCell::new(client),
-            stmts: Stmts::default(),
-            leading: RefCell::new(Vec::new()),
-            full_url: url.to_string(),
-            url: redact(url),
-        })
+        Ok(PgStore::with_client(client, url))
     }
 
     /// Opens the CA in the database at `url`, migrating its schema if it is older.
@@ -168,13 +172,7 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore> {
         let mut client = crate::connect::connect(url)?;
         crate::schema::migrate(&mut client, url)?;
-        Ok(PgStore {
-            client: RefCell::new(client),
-            stmts: Stmts::default(),
-            leading: RefCell::new(Vec::new()),
-            full_url: url.to_string(),
-            url: redact(url),
-        })
+        Ok(PgStore::with_client(client, url))
     }
 
     /// The connection, made anew when the old one broke (the server restarted or failed

@@ -109,7 +109,8 @@ try:
 
     admin = ctx((os.path.join(work, "admin.crt"), os.path.join(work, "admin.key")))
     plain = ctx()
-    stats = {"201": 0, "retries": 0, "revoked": 0, "renewed": 0, "5xx": []}
+    stats = {"201": 0, "retries": 0, "revoked": 0, "renewed": 0, "5xx": [],
+             "propagated": 0, "stale": [], "lagging": []}
     issued, revoked = {}, []  # serial -> pem; serials revoked (200)
 
     def call(i, path, body, context, ok):
@@ -169,10 +170,44 @@ try:
                     mine.append(got)
             elif mine and roll < 0.35:
                 victim = mine.pop(0)
-                st, _ = retrying("/v1/revoke", {"serial": victim["serial"], "reason": "keyCompromise"}, admin, k)
+                st, got = retrying("/v1/revoke", {"serial": victim["serial"], "reason": "keyCompromise"}, admin, k)
                 if st in (200, 409):  # 409: revoked by an attempt whose answer was lost
                     with lock:
                         revoked.append(victim["serial"])
+                if st == 200 and got.get("propagated"):
+                    stale = ocsp_not_revoked(victim["certificate"])
+                    with lock:
+                        stats["propagated"] += 1
+                        stats["stale"] += [f"{victim['serial']} on instance {i}: {s}" for i, s in stale]
+                elif st == 200:
+                    with lock:
+                        stats["lagging"].append(got.get("lagging"))
+
+    def ocsp_not_revoked(pem):
+        """The instances whose OCSP does not answer 'revoked' for pem, or whose CRL misses it (the
+        unreachable skipped)."""
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        req = ocsp.OCSPRequestBuilder().add_certificate(cert, ca_cert, hashes.SHA1()).build()
+        b64 = base64.b64encode(req.public_bytes(serialization.Encoding.DER)).decode()
+        out = []
+        for i in range(3):
+            try:
+                der = urllib.request.urlopen(f"http://127.0.0.1:{ports[i][1]}/ocsp/{b64}", timeout=5).read()
+            except OSError:
+                continue
+            resp = ocsp.load_der_ocsp_response(der)
+            if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+                continue
+            if resp.certificate_status != ocsp.OCSPCertStatus.REVOKED:
+                out.append((i, f"OCSP {resp.certificate_status.name}"))
+            try:
+                crl = x509.load_der_x509_crl(
+                    urllib.request.urlopen(f"http://127.0.0.1:{ports[i][1]}/crl", timeout=5).read())
+            except OSError:
+                continue
+            if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is None:
+                out.append((i, "not in its CRL"))
+        return out
 
     crls = {}  # number -> DER, and the last number seen per instance
     crl_errors = []
@@ -236,6 +271,10 @@ try:
     check(not stats["5xx"], f"answers 5xx other than a retryable 503: {len(stats['5xx'])} {stats['5xx'][:3]}")
     dups = int(psql("SELECT COUNT(*) - COUNT(DISTINCT serial) FROM certs"))
     check(dups == 0, f"duplicate serials: {dups}")
+    # A revoke that answered propagated: every instance's OCSP and CRL had it right after it.
+    check(not stats["stale"], f"revokes answered propagated: {stats['propagated']}, then an OCSP answer "
+          f"not 'revoked' or a CRL without it: {len(stats['stale'])} {stats['stale'][:3]}; answered not propagated: "
+          f"{len(stats['lagging'])} {stats['lagging'][:2]}")
     twice = int(psql("SELECT COUNT(*) FROM (SELECT actor FROM audit WHERE action = 'enroll' AND outcome = 'ok' GROUP BY actor HAVING COUNT(*) > 1) t"))
     check(twice == 0, f"tokens used twice: {twice}")
     stored = set(psql("SELECT serial FROM certs").split())

@@ -24,6 +24,8 @@ pub struct PublishedCrl {
     pub next_update: Option<i64>,
     /// A strong validator: the CRL number and a digest of the DER.
     pub etag: String,
+    /// The serials it lists, as [`mtls_pki::Serial::hex`] writes them.
+    pub revoked: std::collections::HashSet<String>,
 }
 
 /// The current CRL, re-read when `crl.pem` changes.
@@ -63,12 +65,15 @@ impl CrlCache {
 fn parse(text: &str) -> Option<PublishedCrl> {
     let block = pem::parse(text).ok()?;
     let der = block.contents().to_vec();
-    let (number, this_update, next_update) = {
+    let (number, this_update, next_update, revoked) = {
         let (_, c) = CertificateRevocationList::from_der(&der).ok()?;
         (
             c.crl_number().map(|n| n.to_string()),
             c.last_update().timestamp(),
             c.next_update().map(|t| t.timestamp()),
+            c.iter_revoked_certificates()
+                .map(|r| mtls_pki::Serial::from_bytes(r.raw_serial()).hex())
+                .collect(),
         )
     };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
@@ -84,5 +89,6 @@ fn parse(text: &str) -> Option<PublishedCrl> {
         this_update,
         next_update,
         etag,
+        revoked,
     })
 }

@@ -47,20 +47,23 @@ async fn follow(state: &Shared) {
 
 /// Runs until `stop`.
 pub(crate) async fn keep_crl(state: Shared, mut stop: watch::Receiver<bool>) {
+    // A revocation heard while another instance wrote the CRLs: if that writer dies before it
+    // published one, this instance, taking over, must not miss it.
+    let mut missed = false;
     loop {
         if !leading(&state).await {
             follow(&state).await;
             tokio::select! {
                 _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-                _ = state.crl_dirty.notified() => {}
-                _ = state.crl_published.notified() => {}
+                _ = state.crl_dirty.notified() => missed = true,
                 _ = stop.changed() => return,
             }
             continue;
         }
+        let missed_one = std::mem::take(&mut missed);
         let wait = match due_in(&state).await {
-            Ok(Some(wait)) => wait,
-            Ok(None) => match regenerate(&state).await {
+            Ok(Some(wait)) if !missed_one => wait,
+            Ok(_) => match regenerate(&state).await {
                 Ok(()) => continue,
                 Err(e) => {
                     eprintln!("warning: ca serve could not renew the CRL: {}", e.message);

@@ -20,6 +20,7 @@ pub mod client;
 pub mod crl;
 pub mod error;
 mod est;
+mod follow;
 mod keeper;
 pub mod limiter;
 mod listen;

@@ -282,69 +282,6 @@ fn reply(body: Vec<u8>, times: Option<(i64, i64)>) -> Response {
     resp
 }
 
-/// Follows the changes of a shared store on a thread of its own (the feed blocks): each
-/// revocation, by any instance, drops its OCSP answers and wakes the CRL keeper. The feed
-/// catches up after an outage, so no revocation is missed; it is checked at least every second.
-fn follow(
-    state: Shared,
-    mut feed: Box<dyn mtls_pki::store::backend::ChangeFeed>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("mtls-store-feed".into())
-        .spawn(move || {
-            let mut failing = false;
-            while !*stop.borrow() {
-                match feed.next(std::time::Duration::from_secs(1)) {
-                    Ok(changes) => {
-                        failing = false;
-                        for c in &changes {
-                            match (&c.serial, c.kind.as_str()) {
-                                (Some(serial), "revoke") => {
-                                    state.ocsp.cache.invalidate(&serial.hex());
-                                    // The CRL writer makes a new CRL.
-                                    state.crl_dirty.notify_one();
-                                }
-                                // The others serve it (never a new CRL for a CRL: a loop).
-                                (_, "crl") => state.crl_published.notify_one(),
-                                (_, "config") => reload_config(&state),
-                                _ => {}
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if !failing {
-                            eprintln!(
-                                "warning: ca serve lost the store's change feed (retrying): {e}"
-                            );
-                        }
-                        failing = true;
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        eprintln!("warning: ca serve could not start following the store's changes: {e}");
-    }
-}
-
-/// Applies the configuration an instance pushed to the shared store (`mtls ca config push`).
-fn reload_config(state: &Shared) {
-    let mut ca = state.ca();
-    match ca.reload_config() {
-        Ok(true) => {
-            let names = ca.config().profiles.keys().cloned().collect();
-            *state.profiles.write().unwrap_or_else(|p| p.into_inner()) = names;
-            eprintln!("ca serve: applied the configuration pushed to the store");
-        }
-        Ok(false) => {}
-        Err(e) => eprintln!(
-            "warning: ca serve keeps its configuration; the one pushed to the store does not load: {e}"
-        ),
-    }
-}
-
 /// Empties the cache when another process commits to the store (a `mtls ca revoke` beside the
 /// server): checked every second until `stop`.
 pub(crate) async fn watch_store(
@@ -352,10 +289,10 @@ pub(crate) async fn watch_store(
     feed: Option<mtls_pki::Result<Box<dyn mtls_pki::store::backend::ChangeFeed>>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    // A shared store (PostgreSQL) says which certificates changed: see `follow`.
+    // A shared store (PostgreSQL) says which certificates changed: see `crate::follow`.
     let shared = feed.is_some();
     match feed {
-        Some(Ok(feed)) => follow(state.clone(), feed, stop.clone()),
+        Some(Ok(feed)) => crate::follow::follow(state.clone(), feed, stop.clone()),
         Some(Err(e)) => eprintln!("warning: ca serve cannot follow the store's changes: {e}"),
         None => {}
     }

@@ -108,7 +108,7 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         ca: ca_shared,
         failures: Default::default(),
         crl_dirty: Default::default(),
-        crl_published: Default::default(),
+        instance: instance_id(api_addr),
         api_addr,
         renew_grace_secs: opts.renew_grace_secs,
         metrics: Default::default(),
@@ -149,6 +149,14 @@ pub async fn start(mut ca: CertificateAuthority, opts: Options) -> Result<Runnin
         stop,
         tasks,
     })
+}
+
+/// `ADDR pid N tag` : unique even when two machines use the same address and process id.
+fn instance_id(api_addr: SocketAddr) -> String {
+    let mut tag = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut tag);
+    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{api_addr} pid {} {tag}", std::process::id())
 }
 
 /// `http://HOST:PORT` of the plain listener as clients should reach it: the first DNS name of

@@ -28,8 +28,9 @@ pub(crate) struct AppState {
     pub failures: FailureLimiter,
     /// Wakes the CRL keeper after a revocation.
     pub crl_dirty: tokio::sync::Notify,
-    /// Wakes an instance that does not write the CRLs of a shared store: one was published.
-    pub crl_published: tokio::sync::Notify,
+    /// This instance among those of a shared store: its API address, process id and a random
+    /// tag (what its reports are filed under, and what a lagging instance is called).
+    pub instance: String,
     /// The API's address (for the commands it prints).
     pub api_addr: std::net::SocketAddr,
     /// How long after expiry a certificate may still be renewed.

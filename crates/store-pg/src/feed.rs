@@ -87,4 +87,14 @@ impl ChangeFeed for PgFeed {
         }
         Ok(changes)
     }
+
+    fn report(&mut self, instance: &str, crl_number: Option<u64>) -> Result<()> {
+        let (url, last) = (self.url.clone(), self.last);
+        crate::instances::report(self.listening()?, &url, instance, last, crl_number)
+    }
+
+    fn leave(&mut self, instance: &str) -> Result<()> {
+        let url = self.url.clone();
+        crate::instances::leave(self.listening()?, &url, instance)
+    }
 }

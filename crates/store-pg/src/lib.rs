@@ -17,6 +17,7 @@
 mod connect;
 mod feed;
 mod import;
+mod instances;
 mod schema;
 mod store;
 mod tls;

@@ -6,7 +6,7 @@ use postgres::Client;
 use crate::connect::{backend_error, describe, retryable};
 
 /// The schema version this code writes and reads.
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 /// The advisory lock key of migrations and creation ("mtlsmigr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d74_6c73_6d69_6772;
@@ -85,6 +85,17 @@ CREATE TABLE changes (
 );
 ";
 
+/// Version 2: what each instance has acted on, so a revocation can wait until every live
+/// instance answers with it (`seen_at` is the database's clock, the one all instances share).
+const V2: &str = "
+CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    applied     BIGINT NOT NULL,
+    crl_number  BIGINT,
+    seen_at     DOUBLE PRECISION NOT NULL
+);
+";
+
 fn db(url: &str, e: postgres::Error) -> mtls_pki::Error {
     backend_error(url, describe(&e), retryable(&e))
 }
@@ -126,6 +137,7 @@ pub(crate) fn create_in(tx: &mut postgres::Transaction<'_>, url: &str) -> mtls_p
         ));
     }
     tx.batch_execute(V1).map_err(|e| db(url, e))?;
+    tx.batch_execute(V2).map_err(|e| db(url, e))?;
     tx.execute("INSERT INTO mtls_schema (version) VALUES ($1)", &[&VERSION])
         .map_err(|e| db(url, e))?;
     Ok(())
@@ -143,6 +155,12 @@ pub(crate) fn migrate(client: &mut Client, url: &str) -> mtls_pki::Result<()> {
             false,
         )),
         Some(VERSION) => tx.commit().map_err(|e| db(url, e)),
+        Some(1) => {
+            tx.batch_execute(V2).map_err(|e| db(url, e))?;
+            tx.execute("UPDATE mtls_schema SET version = $1", &[&VERSION])
+                .map_err(|e| db(url, e))?;
+            tx.commit().map_err(|e| db(url, e))
+        }
         Some(v) => Err(backend_error(
             url,
             format!(

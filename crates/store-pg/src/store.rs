@@ -602,6 +602,14 @@ impl Store for PgStore {
         })
     }
 
+    fn last_change(&self) -> Result<i64> {
+        crate::instances::last_change(&mut *self.conn()?, &self.url)
+    }
+
+    fn instances(&self, live_secs: i64) -> Result<Vec<mtls_pki::store::backend::InstanceReport>> {
+        crate::instances::live(&mut *self.conn()?, &self.url, live_secs)
+    }
+
     fn config_text(&self) -> Result<Option<String>> {
         let row = self
             .conn()?

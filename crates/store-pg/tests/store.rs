@@ -219,3 +219,58 @@ fn the_change_feed_sees_every_revocation_even_across_a_lost_connection() {
         [Some("0702".parse().unwrap())]
     );
 }
+
+#[test]
+fn a_version_1_database_migrates_and_instances_report_what_they_applied() {
+    use mtls_pki::store::backend::{Backend, lagging};
+    use mtls_pki::store::{Reason, Revocation, conformance::record};
+    let Some(db) = TestDb::new("instances") else {
+        return;
+    };
+    let mut s = PgStore::create(&db.url).expect("create");
+    // What a database made by the previous release looks like.
+    let mut c = mtls_store_pg::connect_admin(&db.url).expect("connect");
+    c.batch_execute("DROP TABLE instances; UPDATE mtls_schema SET version = 1")
+        .expect("downgrade");
+    drop(PgStore::open(&db.url).expect("migrates"));
+    let v: i32 = c
+        .query_one("SELECT version FROM mtls_schema", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(v, 2);
+
+    let mut a = mtls_store_pg::BACKEND.feed(&db.url).expect("feed a");
+    let mut b = mtls_store_pg::BACKEND.feed(&db.url).expect("feed b");
+    s.insert(&[record(0x0801, "/CN=i1", b"1")]).expect("insert");
+    s.revoke(
+        &"0801".parse().unwrap(),
+        &Revocation::new(5, Reason::Superseded),
+    )
+    .expect("revoke");
+    let change = s.last_change().expect("last change");
+    assert!(change > 0);
+    // A has read the revocation, B not yet: B lags; and both lag a CRL neither serves.
+    let got = a.next(std::time::Duration::from_secs(5)).expect("next");
+    assert!(!got.is_empty());
+    a.report("a", Some(3)).expect("report a");
+    b.report("b", Some(3)).expect("report b");
+    let live = s.instances(3).expect("instances");
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert_eq!(lagging(&live, change, Some(3)), ["b"]);
+    assert_eq!(lagging(&live, change, Some(4)), ["a", "b"]);
+    b.next(std::time::Duration::from_secs(5)).expect("next");
+    b.report("b", Some(3)).expect("report b");
+    let live = s.instances(3).expect("instances");
+    assert!(lagging(&live, change, Some(3)).is_empty(), "{live:?}");
+    // A stops cleanly: nobody waits for it.
+    a.leave("a").expect("leave");
+    let live = s.instances(3).expect("instances");
+    assert_eq!(
+        live.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
+    // A report older than the live window does not count.
+    c.batch_execute("UPDATE instances SET seen_at = seen_at - 10")
+        .expect("age");
+    assert!(s.instances(3).expect("instances").is_empty());
+}

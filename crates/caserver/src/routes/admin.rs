@@ -179,10 +179,14 @@ pub(crate) async fn revoke(
     // Before the answer: no cached "good" outlives a revoke that has returned.
     s.ocsp.cache.invalidate(&rec.serial.hex());
     s.crl_dirty.notify_one();
+    // Answered once every instance's OCSP and CRL answers carry it (or the wait ran out).
+    let spread = crate::follow::propagated(&s, &rec.serial).await;
     Ok(Json(json!({
         "serial": rec.serial.hex(),
         "revoked_at": rec.revoked_at.map(mtls_pki::time::rfc3339),
         "reason": reason.name(),
+        "propagated": spread.propagated,
+        "lagging": spread.lagging,
     })))
 }
 

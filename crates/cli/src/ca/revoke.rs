@@ -56,6 +56,22 @@ pub(super) struct CrlArgs {
     days: Option<u32>,
 }
 
+/// Says whether every instance of the CA server answers with the revocation yet.
+fn report_spread(v: &serde_json::Value) {
+    if v["propagated"].as_bool() == Some(false) {
+        let lagging: Vec<&str> = v["lagging"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|l| l.as_str()).collect())
+            .unwrap_or_default();
+        out::warn(&format!(
+            "the revocation is recorded, but not every CA server instance answers with it yet: {}",
+            lagging.join("; ")
+        ));
+    } else {
+        out::say!("every CA server instance's OCSP answers and CRL now carry it");
+    }
+}
+
 /// Records the revocation (published by the next `mtls ca crl`).
 pub(super) fn revoke(dir: &Path, pass_file: Option<&Path>, args: RevokeArgs) -> Result<()> {
     let RevokeArgs {
@@ -77,11 +93,12 @@ pub(super) fn revoke(dir: &Path, pass_file: Option<&Path>, args: RevokeArgs) -> 
             .call(dir.join(files::CERT), "POST", "/v1/revoke", &body)?
             .json();
         out::say!(
-            "revoked {} ({}) at {}; the CA server renews its CRL now",
+            "revoked {} ({}) at {}",
             serial.hex(),
             v["reason"].as_str().unwrap_or("?"),
             v["revoked_at"].as_str().unwrap_or("?")
         );
+        report_spread(&v);
         return Ok(());
     }
     let reason = Reason::parse(&reason)?;

@@ -48,6 +48,29 @@ pub struct Change {
     pub serial: Option<Serial>,
 }
 
+/// What one instance of a shared store last reported ([`ChangeFeed::report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceReport {
+    /// The instance: its API address and process id.
+    pub id: String,
+    /// The newest change it has acted on.
+    pub applied: i64,
+    /// The number of the CRL it serves.
+    pub crl_number: Option<u64>,
+}
+
+/// The instances in `reports` that have not yet acted on change `change`, or do not yet serve
+/// a CRL numbered `crl_number` or later: those whose answers may still miss a revocation.
+pub fn lagging(reports: &[InstanceReport], change: i64, crl_number: Option<u64>) -> Vec<String> {
+    reports
+        .iter()
+        .filter(|r| {
+            r.applied < change || crl_number.is_some_and(|k| r.crl_number.is_none_or(|n| n < k))
+        })
+        .map(|r| r.id.clone())
+        .collect()
+}
+
 /// The changes of a shared store, in order, none missed: what is not announced (a lost
 /// notification, a reconnection) is caught up from the change sequence.
 pub trait ChangeFeed: Send {
@@ -59,6 +82,27 @@ pub trait ChangeFeed: Send {
     /// [`Error::Backend`] when the store cannot be reached; the next call reconnects and
     /// catches up.
     fn next(&mut self, timeout: Duration) -> Result<Vec<Change>>;
+    /// Records, for the other instances, that `instance` has acted on every change this feed
+    /// has returned and serves the CRL numbered `crl_number`. It doubles as a heartbeat: an
+    /// instance that stops reporting is taken for dead after a few seconds
+    /// ([`super::Store::instances`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when the store cannot be reached.
+    fn report(&mut self, instance: &str, crl_number: Option<u64>) -> Result<()> {
+        let _ = (instance, crl_number);
+        Ok(())
+    }
+    /// Removes `instance`'s report (it is stopping), so nobody waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when the store cannot be reached.
+    fn leave(&mut self, instance: &str) -> Result<()> {
+        let _ = instance;
+        Ok(())
+    }
 }
 
 static BACKENDS: RwLock<Vec<&'static dyn Backend>> = RwLock::new(Vec::new());

@@ -340,6 +340,18 @@ pub trait Store: Send {
         let _ = role;
         Ok(true)
     }
+    /// The id of the newest change in a shared store's change sequence (0 for a store of one
+    /// machine, which has none): a revocation that has returned is at or before it.
+    fn last_change(&self) -> Result<i64> {
+        Ok(0)
+    }
+    /// The instances of a shared store that reported (through
+    /// [`backend::ChangeFeed::report`]) within the last `live_secs` seconds of the store's
+    /// clock; empty for a store of one machine.
+    fn instances(&self, live_secs: i64) -> Result<Vec<backend::InstanceReport>> {
+        let _ = live_secs;
+        Ok(Vec::new())
+    }
     /// The `ca.toml` text kept in a shared store ([`Store::set_config_text`]), which every
     /// instance uses instead of its own file (but for `[store]`); `None` for a store of one
     /// machine, whose CA reads `ca.toml` from its directory.

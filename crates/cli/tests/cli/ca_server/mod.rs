@@ -179,17 +179,21 @@ pub(super) fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
     (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
-/// Revokes `cert` through the API as the admin `out/admin1.crt`, with `reason`.
+/// Revokes `cert` through the API as the admin `out/admin1.crt`, with `reason`; a server of
+/// one machine answers once its CRL lists it.
 pub(super) fn admin_revoke(env: &Env, srv: &CaServer, cert: &str, reason: &str) {
-    admin_revoke_at(env, &srv.api, cert, reason)
+    let v = admin_revoke_at(env, &srv.api, cert, reason);
+    assert_eq!(v["propagated"], true, "{v}");
 }
 
 /// [`admin_revoke`] through the API at `api`.
-pub(super) fn admin_revoke_at(env: &Env, api: &str, cert: &str, reason: &str) {
+/// Revokes `cert` through `api` as `admin1`; the answer.
+pub(super) fn admin_revoke_at(env: &Env, api: &str, cert: &str, reason: &str) -> serde_json::Value {
     let serial = env.openssl_serial(cert);
     let body = format!(r#"{{"serial": "{serial}", "reason": "{reason}"}}"#);
     let (code, v) = curl_as(env, "admin1", &["-d", &body, &format!("{api}/v1/revoke")]);
     assert_eq!(code, 200, "{v}");
+    v
 }
 
 /// Checks with `openssl crl` that `body.txt` holds a DER CRL signed by `ca/ca.crt`.

@@ -78,7 +78,7 @@ fn copy_certs(
     let mut n = 0u64;
     let mut digest = Digest::new();
     src.for_each(&mut |r| {
-        tx.execute(&stmt, &crate::store::RecordParams::new(&r).with(&[]))
+        tx.execute(&stmt, &crate::write::RecordParams::new(&r).with(&[]))
             .map_err(db(url))?;
         digest.add(&r);
         n += 1;

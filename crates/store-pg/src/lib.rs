@@ -15,12 +15,14 @@
 #![warn(missing_docs)]
 
 mod connect;
+mod crl;
 mod feed;
 mod import;
 mod instances;
 mod schema;
 mod store;
 mod tls;
+mod write;
 
 pub use connect::{connect_admin, redact};
 pub use import::Copied;

@@ -1,5 +1,6 @@
 //! Enrollment load: N keep-alive HTTP/1.1 connections (HTTPS when `--ca` is given) each posting
-//! the same JSON body to one path as fast as answers come, for a fixed time. Prints requests
+//! the same JSON body to one path as fast as answers come, for a fixed time (connection i to
+//! address i mod n, so one load process can feed several servers alike). Prints requests
 //! per second, latency percentiles and the statuses seen, for `mtls ca serve` and
 //! `cfssl serve` alike.
 
@@ -14,9 +15,9 @@ use hyper_util::rt::TokioIo;
 
 #[derive(Parser)]
 struct Args {
-    /// host:port
-    #[arg(long)]
-    addr: String,
+    /// host:port; repeatable: connection i goes to address i mod n.
+    #[arg(long, required = true)]
+    addr: Vec<String>,
     /// The path to POST to.
     #[arg(long)]
     path: String,
@@ -50,14 +51,10 @@ struct Args {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(a: &Args, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Sender> {
-    let tcp = tokio::net::TcpStream::connect(&a.addr).await?;
+async fn connect(addr: &str, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let host = a
-        .addr
-        .rsplit_once(':')
-        .map_or(a.addr.as_str(), |(h, _)| h)
-        .to_string();
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string();
     match tls {
         Some(c) => {
             let name = rustls_pki_types::ServerName::try_from(host)?;
@@ -114,6 +111,7 @@ async fn main() -> Result<()> {
     let mut tasks = Vec::new();
     for i in 0..a.conns {
         let (a, body, tls) = (a.clone(), bodies[i % bodies.len()].clone(), tls.clone());
+        let addr = a.addr[i % a.addr.len()].clone();
         let auth = (!basics.is_empty()).then(|| basics[i % basics.len()].clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -123,7 +121,7 @@ async fn main() -> Result<()> {
                 let t = Instant::now();
                 let mut send = match kept.take() {
                     Some(s) => s,
-                    None => match connect(&a, tls.as_ref()).await {
+                    None => match connect(&addr, tls.as_ref()).await {
                         Ok(s) => s,
                         Err(e) => {
                             eprintln!("connect: {e}");
@@ -132,7 +130,7 @@ async fn main() -> Result<()> {
                     },
                 };
                 let mut req = hyper::Request::post(a.path.as_str())
-                    .header(hyper::header::HOST, a.addr.as_str())
+                    .header(hyper::header::HOST, addr.as_str())
                     .header(hyper::header::CONTENT_TYPE, a.content_type.as_str());
                 if a.close {
                     req = req.header(hyper::header::CONNECTION, "close");

@@ -322,6 +322,10 @@ try:
     db_certs = int(psql("SELECT COUNT(*) FROM certs WHERE profile = 'client'"))
     check(audit_issues == db_certs and db_certs >= len(issued),
           f"issuances: {len(issued)} answered 201, {db_certs} in the database, {audit_issues} audit rows")
+    if failures or stats["lagging"]:
+        for i in range(3):
+            warned = [l for l in open(os.path.join(work, f"serve{i}.log")) if "warning" in l]
+            print(f"     instance {i}: {len(warned)} warnings; the last: {''.join(warned[-8:])}")
     print(f"figures: {stats['201']} enrollments, {stats['renewed']} renewals, {len(set(revoked))} revocations, "
           f"{stats['retries']} retried requests, {kills} instance kills, PostgreSQL {args.pg_restart}, in {args.seconds:.0f} s")
     sys.exit(1 if failures else 0)

@@ -36,9 +36,13 @@ pub(crate) fn follow(
         .name("mtls-store-feed".into())
         .spawn(move || {
             let mut failing = false;
+            // A CRL announced but not fetched (the store was down), or published between the
+            // start's CRL and the feed's first change: fetched on the next beat, so that the
+            // instance does not serve (and report) an old one until the keeper looks.
+            let mut crl_missed = true;
             while !*stop.borrow() {
                 let step = feed.next(HEARTBEAT).and_then(|changes| {
-                    apply(&state, &changes);
+                    crl_missed = !apply(&state, &changes, crl_missed);
                     feed.report(&state.instance, served_crl(&state))
                 });
                 match step {
@@ -63,9 +67,10 @@ pub(crate) fn follow(
 }
 
 /// Acts on `changes`, in order: a revocation drops that certificate's OCSP answers and wakes
-/// the CRL writer; a published CRL is fetched and served before the report says so.
-fn apply(state: &Shared, changes: &[Change]) {
-    let mut new_crl = false;
+/// the CRL writer; a published CRL (or one `missed` before) is fetched and served before the
+/// report says so. False when that fetch failed.
+fn apply(state: &Shared, changes: &[Change], missed: bool) -> bool {
+    let mut new_crl = missed;
     for c in changes {
         match (&c.serial, c.kind.as_str()) {
             (Some(serial), "revoke") => {
@@ -78,11 +83,11 @@ fn apply(state: &Shared, changes: &[Change]) {
             _ => {}
         }
     }
-    if new_crl {
-        if let Err(e) = state.ca().sync_published_crl() {
-            eprintln!("warning: ca serve could not fetch the published CRL: {e}");
-        }
+    if new_crl && let Err(e) = state.ca().sync_published_crl() {
+        eprintln!("warning: ca serve could not fetch the published CRL: {e}");
+        return false;
     }
+    true
 }
 
 /// The number of the CRL this instance serves.
@@ -131,8 +136,12 @@ pub(crate) async fn propagated(state: &Shared, serial: &Serial) -> Propagation {
     let change = with_ca(state, |ca| ca.store().last_change().map_err(ApiError::from))
         .await
         .unwrap_or(0);
+    // The first CRL of this instance's to list it: every later one does too, so an instance
+    // serving it or a later one has it. (Not the newest: under a stream of revocations that
+    // target would keep moving ahead of the others.)
+    let mut first = None;
     loop {
-        let lag = lag(state, &hex, change).await;
+        let lag = lag(state, &hex, change, &mut first).await;
         if lag.is_empty() || Instant::now() >= deadline {
             if !lag.is_empty() {
                 eprintln!(
@@ -150,14 +159,17 @@ pub(crate) async fn propagated(state: &Shared, serial: &Serial) -> Propagation {
     }
 }
 
-/// What still misses the revocation of `hex` (change `change`).
-async fn lag(state: &Shared, hex: &str, change: i64) -> Vec<String> {
-    let listed = state
-        .crl
-        .get()
-        .filter(|c| c.revoked.contains(hex))
-        .and_then(|c| c.number.as_deref()?.parse::<u64>().ok());
-    let Some(number) = listed else {
+/// What still misses the revocation of `hex` (change `change`); `first` is the number of the
+/// first CRL of this instance's seen to list it.
+async fn lag(state: &Shared, hex: &str, change: i64, first: &mut Option<u64>) -> Vec<String> {
+    if first.is_none() {
+        *first = state
+            .crl
+            .get()
+            .filter(|c| c.revoked.contains(hex))
+            .and_then(|c| c.number.as_deref()?.parse::<u64>().ok());
+    }
+    let Some(number) = *first else {
         return vec![format!("{}: its CRL does not list it yet", state.instance)];
     };
     let reports = with_ca(state, |ca| {
@@ -167,7 +179,13 @@ async fn lag(state: &Shared, hex: &str, change: i64) -> Vec<String> {
     match reports {
         Ok(r) => lagging(&r, change, Some(number))
             .into_iter()
-            .map(|id| format!("{id}: has not applied change {change} or CRL {number} yet"))
+            .map(|r| {
+                let crl = r.crl_number.map_or("none".into(), |n| n.to_string());
+                format!(
+                    "{}: applied change {} of {change}, serves CRL {crl} of {number}",
+                    r.id, r.applied
+                )
+            })
             .collect(),
         Err(e) => vec![format!("the store: {}", e.message)],
     }

@@ -61,13 +61,16 @@ pub struct InstanceReport {
 
 /// The instances in `reports` that have not yet acted on change `change`, or do not yet serve
 /// a CRL numbered `crl_number` or later: those whose answers may still miss a revocation.
-pub fn lagging(reports: &[InstanceReport], change: i64, crl_number: Option<u64>) -> Vec<String> {
+pub fn lagging(
+    reports: &[InstanceReport],
+    change: i64,
+    crl_number: Option<u64>,
+) -> Vec<&InstanceReport> {
     reports
         .iter()
         .filter(|r| {
             r.applied < change || crl_number.is_some_and(|k| r.crl_number.is_none_or(|n| n < k))
         })
-        .map(|r| r.id.clone())
         .collect()
 }
 

@@ -24,6 +24,8 @@ mod serve;
 mod serve_cert;
 mod serve_crl;
 mod smtp;
+mod tunnel;
+mod tunnel_log;
 mod verify;
 
 use std::path::PathBuf;
@@ -58,6 +60,11 @@ enum Cmd {
     /// Connect to a TLS server with mutual TLS: show the chain and every SSL error, exchange
     /// messages.
     Connect(connect::ConnectArgs),
+    /// Put mutual TLS in front of any TCP service (server), or reach one through it (client).
+    Tunnel {
+        #[command(subcommand)]
+        cmd: tunnel::TunnelCmd,
+    },
     /// Get a certificate from `mtls ca serve` with a one-time token; the key is made here.
     Enroll(enroll::EnrollArgs),
     /// Renew a certificate from `mtls ca serve` over mutual TLS, once or as a daemon.
@@ -104,6 +111,7 @@ pub fn run() -> ExitCode {
         Cmd::Enroll(args) => enroll::run(args),
         Cmd::Renew(args) => renew::run(args),
         Cmd::Connect(args) => connect::run(args),
+        Cmd::Tunnel { cmd } => tunnel::run(cmd),
         Cmd::Verify(args) => match verify::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -516,7 +516,7 @@ fn not_allowed(a: &ServeArgs, sock: &mtls_socket::SslSocket) -> Option<String> {
         Err(e @ Denied::NotVerified { .. }) => Some(format!(
             "{flags} applies to verified certificates only: {e}"
         )),
-        Err(Denied::NoMatch { cn, sans }) => {
+        Err(Denied::NoMatch { cn, sans, .. }) => {
             let cn = cn.unwrap_or_default();
             let sans = sans.join(", ");
             Some(match flags {

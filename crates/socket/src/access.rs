@@ -1,5 +1,5 @@
-//! Who may talk to us: identity rules (CN and subjectAltName globs) applied to the peer's
-//! certificate after the handshake.
+//! Who may talk to us: identity rules (CN, OU and subjectAltName globs, public key pins)
+//! applied to the peer's certificate after the handshake.
 //!
 //! An identity read from a certificate means something only if the certificate chains to a
 //! trusted CA: in `QueryPeer` mode a handshake succeeds with a certificate from any CA, whose
@@ -16,10 +16,43 @@ use crate::socket::SslSocket;
 /// One identity rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
-    /// The subject's commonName matches this glob (see [`glob`]).
+    /// The subject's commonName matches this glob (see [`Globs`]).
     Cn(String),
     /// Some subjectAltName, written `DNS:…`, `IP:…`, `email:…` or `URI:…`, matches this glob.
     San(String),
+    /// Some organizationalUnitName of the subject matches this glob.
+    Ou(String),
+    /// Some DNS subjectAltName (without `DNS:`) matches this glob.
+    Dns(String),
+    /// Some URI subjectAltName (without `URI:`) matches this glob.
+    Uri(String),
+    /// The SHA-256 of the certificate's SubjectPublicKeyInfo is this (a key pin, as HPKP and
+    /// ghostunnel's `--allow-spki` have it; it survives a renewal that keeps the key).
+    Spki([u8; 32]),
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::Cn(g) => write!(f, "CN {g}"),
+            Rule::San(g) => write!(f, "SAN {g}"),
+            Rule::Ou(g) => write!(f, "OU {g}"),
+            Rule::Dns(g) => write!(f, "DNS {g}"),
+            Rule::Uri(g) => write!(f, "URI {g}"),
+            Rule::Spki(h) => write!(f, "SPKI SHA-256 {}", hex(h)),
+        }
+    }
+}
+
+/// How name globs match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Globs {
+    /// `*` matches any run of characters, `?` one ([`glob`]; `mtls serve`).
+    #[default]
+    Shell,
+    /// `*` matches within one label (no `.` or `/`), `**` across labels, `?` one character
+    /// of a label ([`label_glob`]; the tunnel, as ghostunnel has it).
+    Labels,
 }
 
 /// How the rules of a policy combine.
@@ -38,6 +71,7 @@ pub enum Combine {
 pub struct AccessPolicy {
     rules: Vec<Rule>,
     combine: Combine,
+    globs: Globs,
 }
 
 /// Why a peer was refused.
@@ -54,13 +88,22 @@ pub enum Denied {
         errors: Vec<SslError>,
     },
     /// The certificate verified, but no rule matches its names.
-    #[error("CN {cn:?} and subjectAltNames [{}] match no rule", .sans.join(", "))]
+    #[error("CN {}, OU [{}], subjectAltNames [{}] and SPKI SHA-256 {spki} match no rule",
+        quoted(.cn), .ous.join(", "), .sans.join(", "))]
     NoMatch {
         /// The commonName, if any.
         cn: Option<String>,
         /// The subjectAltNames, as `DNS:…`, `IP:…`, `email:…`, `URI:…`.
         sans: Vec<String>,
+        /// The organizationalUnitNames.
+        ous: Vec<String>,
+        /// The SHA-256 of its SubjectPublicKeyInfo, hex.
+        spki: String,
     },
+}
+
+fn quoted(cn: &Option<String>) -> String {
+    cn.as_ref().map_or("(none)".into(), |c| format!("{c:?}"))
 }
 
 fn kinds(errors: &[SslError]) -> String {
@@ -77,7 +120,14 @@ impl AccessPolicy {
         AccessPolicy {
             rules: Vec::new(),
             combine,
+            globs: Globs::Shell,
         }
+    }
+
+    /// Matches name globs as `globs` says (the default is [`Globs::Shell`]).
+    pub fn with_globs(mut self, globs: Globs) -> Self {
+        self.globs = globs;
+        self
     }
 
     /// Adds a rule.
@@ -133,10 +183,24 @@ impl AccessPolicy {
                 errors: errors.to_vec(),
             });
         }
-        let (cn, sans) = names(leaf);
+        let Names {
+            cn,
+            ous,
+            sans,
+            spki,
+        } = names(leaf);
+        let m = |g: &str, t: &str| match self.globs {
+            Globs::Shell => glob(g, t),
+            Globs::Labels => label_glob(g, t),
+        };
+        let san_of = |prefix: &'static str| sans.iter().filter_map(move |s| s.strip_prefix(prefix));
         let matches = |r: &Rule| match r {
-            Rule::Cn(g) => cn.as_deref().is_some_and(|cn| glob(g, cn)),
-            Rule::San(g) => sans.iter().any(|s| glob(g, s)),
+            Rule::Cn(g) => cn.as_deref().is_some_and(|cn| m(g, cn)),
+            Rule::San(g) => sans.iter().any(|s| m(g, s)),
+            Rule::Ou(g) => ous.iter().any(|o| m(g, o)),
+            Rule::Dns(g) => san_of("DNS:").any(|d| m(g, d)),
+            Rule::Uri(g) => san_of("URI:").any(|u| m(g, u)),
+            Rule::Spki(h) => spki.as_ref() == Some(h),
         };
         let allowed = match self.combine {
             Combine::AnyRule => self.rules.iter().any(matches),
@@ -145,21 +209,45 @@ impl AccessPolicy {
                     let mut of_kind = self.rules.iter().filter(|r| is_kind(r)).peekable();
                     of_kind.peek().is_none() || of_kind.any(matches)
                 };
-                kind_ok(|r| matches!(r, Rule::Cn(_))) && kind_ok(|r| matches!(r, Rule::San(_)))
+                kind_ok(|r| matches!(r, Rule::Cn(_) | Rule::Ou(_)))
+                    && kind_ok(|r| matches!(r, Rule::San(_) | Rule::Dns(_) | Rule::Uri(_)))
+                    && kind_ok(|r| matches!(r, Rule::Spki(_)))
             }
         };
         if allowed {
             Ok(())
         } else {
-            Err(Denied::NoMatch { cn, sans })
+            Err(Denied::NoMatch {
+                cn,
+                sans,
+                ous,
+                spki: spki.map(|h| hex(&h)).unwrap_or_default(),
+            })
         }
     }
 }
 
-/// The commonName and subjectAltNames of a certificate (empty when it cannot be parsed).
-fn names(der: &[u8]) -> (Option<String>, Vec<String>) {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the rules look at in a certificate.
+struct Names {
+    cn: Option<String>,
+    ous: Vec<String>,
+    sans: Vec<String>,
+    spki: Option<[u8; 32]>,
+}
+
+/// The names and key digest of a certificate (empty when it cannot be parsed).
+fn names(der: &[u8]) -> Names {
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return (None, Vec::new());
+        return Names {
+            cn: None,
+            ous: Vec::new(),
+            sans: Vec::new(),
+            spki: None,
+        };
     };
     let cn = cert
         .subject()
@@ -167,6 +255,13 @@ fn names(der: &[u8]) -> (Option<String>, Vec<String>) {
         .next()
         .and_then(|a| a.as_str().ok())
         .map(str::to_owned);
+    let ous = cert
+        .subject()
+        .iter_organizational_unit()
+        .filter_map(|a| a.as_str().ok().map(str::to_owned))
+        .collect();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
+    let spki = <[u8; 32]>::try_from(digest.as_ref()).ok();
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for g in &ext.value.general_names {
@@ -188,7 +283,54 @@ fn names(der: &[u8]) -> (Option<String>, Vec<String>) {
             }
         }
     }
-    (cn, sans)
+    Names {
+        cn,
+        ous,
+        sans,
+        spki,
+    }
+}
+
+/// A glob over labels: `**` matches any run of characters, `*` any run within one label (no
+/// `.` or `/`), `?` one character other than those; everything else literally. So
+/// `*.game.example` matches `eu.game.example` but not `a.eu.game.example`, which
+/// `**.game.example` matches.
+pub fn label_glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let sep = |c: char| c == '.' || c == '/';
+    // at[j]: the pattern so far matches t[..j]. Patterns and names are short (a few dozen
+    // characters), so the table costs nothing.
+    let mut at = vec![false; t.len() + 1];
+    at[0] = true;
+    let mut i = 0;
+    while i < p.len() {
+        let mut next = vec![false; t.len() + 1];
+        if p[i] == '*' && p.get(i + 1) == Some(&'*') {
+            let first = at.iter().position(|&b| b);
+            if let Some(f) = first {
+                next[f..].iter_mut().for_each(|b| *b = true);
+            }
+            i += 2;
+        } else if p[i] == '*' {
+            for j in 0..=t.len() {
+                next[j] = at[j] || (j > 0 && next[j - 1] && !sep(t[j - 1]));
+            }
+            i += 1;
+        } else {
+            for j in 1..=t.len() {
+                let one = if p[i] == '?' {
+                    !sep(t[j - 1])
+                } else {
+                    p[i] == t[j - 1]
+                };
+                next[j] = at[j - 1] && one;
+            }
+            i += 1;
+        }
+        at = next;
+    }
+    at[t.len()]
 }
 
 /// `*` matches any run of characters, `?` one character; everything else literally
@@ -231,6 +373,23 @@ mod tests {
         assert!(!glob("c?", "c12"));
         assert!(glob("*", ""));
         assert!(!glob("server", "client"));
+    }
+
+    #[test]
+    fn label_globs_keep_star_within_a_label() {
+        assert!(label_glob("*.game.example", "eu.game.example"));
+        assert!(!label_glob("*.game.example", "a.eu.game.example"));
+        assert!(label_glob("**.game.example", "a.eu.game.example"));
+        assert!(label_glob("game-*", "game-7"));
+        assert!(!label_glob("game-*", "game-7.evil"));
+        assert!(label_glob("spiffe://prod/*", "spiffe://prod/web"));
+        assert!(!label_glob("spiffe://prod/*", "spiffe://prod/web/admin"));
+        assert!(label_glob("spiffe://prod/**", "spiffe://prod/web/admin"));
+        assert!(label_glob("c?", "c1"));
+        assert!(!label_glob("c?", "."));
+        assert!(label_glob("**", ""));
+        assert!(label_glob("exact", "exact"));
+        assert!(!label_glob("exact", "exactly"));
     }
 
     #[test]

@@ -29,4 +29,5 @@ mod security_limits;
 mod security_tls;
 mod serials_concurrency;
 mod serve_peers;
+mod tunnel;
 mod verify_cli;

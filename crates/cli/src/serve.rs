@@ -144,6 +144,8 @@ pub async fn serve(
         cert: args.cert.clone(),
         key: args.key.clone(),
         pass,
+        ca: None,
+        on_hangup: false,
     };
     tokio::spawn(crate::serve_cert::watch_cert(
         ctx.clone(),

@@ -35,13 +35,14 @@ pub struct Common {
     /// Address to listen on (loopback unless --unsafe-listen), e.g. 127.0.0.1:6380.
     #[arg(long)]
     pub listen: String,
-    /// Our certificate chain (reloaded when the file changes).
+    /// Our certificate chain (reloaded, with --key, when the files change or on SIGHUP).
     #[arg(long)]
     pub cert: PathBuf,
     /// Our private key.
     #[arg(long)]
     pub key: PathBuf,
-    /// CA certificates the peer's certificate must chain to.
+    /// CA certificates the peer's certificate must chain to (reloaded when the file changes
+    /// or on SIGHUP; a bundle that does not load is refused and the old one kept).
     #[arg(long)]
     pub ca: PathBuf,
     /// CRLs (repeatable); reloaded on SIGHUP and when the files change.
@@ -335,6 +336,8 @@ async fn start_tls(
         cert: c.cert.clone(),
         key: c.key.clone(),
         pass,
+        ca: Some(c.ca.clone()),
+        on_hangup: true,
     };
     tokio::spawn(crate::serve_cert::watch_cert(
         tls.clone(),

@@ -10,18 +10,20 @@ use arc_swap::ArcSwap;
 use mtls_verify::{
     Crl, Purpose, RevocationMode, RevocationScope, UnixTime, VerifiedPath, Verifier, VerifyInput,
 };
-use rustls::client::{ClientSessionMemoryCache, ResolvesClientCert};
-use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
+use rustls::client::ClientSessionMemoryCache;
+use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls::{ClientConfig, DistinguishedName, ServerConfig};
 use rustls_pki_types::CertificateDer;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{PeerVerifyMode, RevocationFailure, SslConfiguration};
 use crate::crls::CrlListener;
 use crate::error::{Error, Result};
 use crate::ocsp::check::OcspChecker;
 use crate::verify::{IgnorePolicy, Outcome, OutcomeSlot, PeerVerifier, Scope};
+
+mod resolvers;
+use resolvers::{Swappable, subjects};
 
 /// The verifier for the current CRL generation, and the verified paths of recent peers, for
 /// re-checking resumed sessions.
@@ -41,7 +43,8 @@ pub(crate) struct VerifierCache {
 /// What every verifier of a context is built with, besides the CRLs.
 #[derive(Debug)]
 struct Settings {
-    ca: Vec<CertificateDer<'static>>,
+    /// The trust anchors (swapped by [`TlsContext::set_ca_certificates`]).
+    ca: ArcSwap<Vec<CertificateDer<'static>>>,
     depth: usize,
     strict: bool,
     revocation_failure: RevocationFailure,
@@ -73,7 +76,7 @@ impl Settings {
                 allow_expired_crls: false,
             }
         };
-        let mut v = Verifier::new(self.ca.clone())
+        let mut v = Verifier::new(self.ca.load().as_ref().clone())
             .map_err(Error::Load)?
             .shared_crls(crls.iter().cloned())
             .revocation(mode)
@@ -112,7 +115,7 @@ impl VerifierCache {
     fn new(config: &SslConfiguration) -> Result<Arc<VerifierCache>> {
         let (crls, generation) = config.crls.snapshot();
         let settings = Settings {
-            ca: config.ca_certificates.clone(),
+            ca: ArcSwap::from_pointee(config.ca_certificates.clone()),
             depth: config.verify_depth,
             strict: config.strict,
             revocation_failure: config.revocation_failure,
@@ -225,6 +228,28 @@ impl VerifierCache {
     }
 }
 
+impl VerifierCache {
+    /// Trusts `ca` from now on: a verifier for it and the CRLs in force is built and published,
+    /// and the kept paths (verified under the old anchors) are forgotten.
+    fn set_ca(&self, ca: Vec<CertificateDer<'static>>, crls: &Arc<Vec<Arc<Crl>>>) -> Result<()> {
+        let old = self.settings.ca.swap(Arc::new(ca));
+        let built = self
+            .settings
+            .build(crls, None, &self.known_issuers(), &|| {});
+        let v = match built {
+            Ok(v) => v,
+            Err(e) => {
+                self.settings.ca.store(old);
+                return Err(e);
+            }
+        };
+        let generation = self.current.load().0;
+        self.current.store(Arc::new((generation, Arc::new(v))));
+        self.paths.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+}
+
 impl CrlListener for VerifierCache {
     fn crls_changed(&self, crls: &Arc<Vec<Arc<Crl>>>, generation: u64) {
         let old = self.current.load_full();
@@ -296,7 +321,8 @@ pub struct TlsContext {
     /// One server configuration for every connection; each handshake's ignore policy and
     /// outcome travel through a task-local (`verify::HANDSHAKE`).
     server: Mutex<Option<Arc<ServerConfig>>>,
-    root_hints: Arc<Vec<DistinguishedName>>,
+    /// The CA subjects a server names when it asks for a client certificate.
+    root_hints: ArcSwap<Vec<DistinguishedName>>,
     server_sessions: Arc<dyn StoresServerSessions>,
     ticketer: Arc<dyn ProducesTickets>,
     client_sessions: Arc<ClientSessionMemoryCache>,
@@ -311,15 +337,7 @@ impl TlsContext {
     /// Prepares `config`.
     pub fn new(config: SslConfiguration) -> Result<Arc<TlsContext>> {
         let provider = config.crypto_provider();
-        let root_hints = config
-            .ca_certificates
-            .iter()
-            .filter_map(|c| {
-                X509Certificate::from_der(c)
-                    .ok()
-                    .map(|(_, x)| DistinguishedName::from(x.subject().as_raw().to_vec()))
-            })
-            .collect();
+        let root_hints = subjects(&config.ca_certificates);
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .map_err(|e| Error::config("session tickets", e.to_string()))?;
         let verifiers = VerifierCache::new(&config)?;
@@ -327,7 +345,7 @@ impl TlsContext {
             provider,
             verifiers,
             server: Mutex::new(None),
-            root_hints: Arc::new(root_hints),
+            root_hints: ArcSwap::from_pointee(root_hints),
             server_sessions: rustls::server::ServerSessionMemoryCache::new(4096),
             ticketer,
             client_sessions: Arc::new(ClientSessionMemoryCache::new(256)),
@@ -338,6 +356,26 @@ impl TlsContext {
                 .then(|| Arc::new(OcspChecker::new(&config))),
             config,
         }))
+    }
+
+    /// Trusts `ca` instead of the CA certificates configured so far, for every handshake from
+    /// now on (open connections keep going); a server names the new subjects in its
+    /// certificate requests. For a CA bundle reloaded while running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Load`] when a certificate is not a usable trust anchor; the old ones stay.
+    pub fn set_ca_certificates(&self, ca: Vec<CertificateDer<'static>>) -> Result<()> {
+        if ca.is_empty() {
+            return Err(Error::config("CA certificates", "none given"));
+        }
+        let hints = subjects(&ca);
+        let (crls, _) = self.config.crls.snapshot();
+        self.verifiers.set_ca(ca, &crls)?;
+        self.root_hints.store(Arc::new(hints));
+        // The next handshake builds a server configuration with the new hints.
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
     }
 
     /// The configuration.
@@ -429,7 +467,7 @@ impl TlsContext {
             host: self.config.verify_name.clone().or(host),
             scope,
             algorithms: self.provider.signature_verification_algorithms,
-            root_hints: self.root_hints.clone(),
+            root_hints: self.root_hints.load_full(),
             ocsp: self.ocsp.clone(),
             offer: mode != PeerVerifyMode::VerifyNone,
             mandatory: mode == PeerVerifyMode::VerifyPeer,
@@ -489,7 +527,10 @@ impl TlsContext {
             .dangerous()
             .with_custom_certificate_verifier(v);
         let mut cfg = match &self.config.certified_key {
-            Some(ck) => builder.with_client_cert_resolver(Arc::new(Fixed(ck.clone()))),
+            // The current certificate: a renewed one is presented from the next connection on.
+            Some(_) => {
+                builder.with_client_cert_resolver(Arc::new(Swappable(self.server_cert.clone())))
+            }
             None => builder.with_no_client_auth(),
         };
         cfg.alpn_protocols = self.config.alpn.clone();
@@ -523,39 +564,5 @@ impl TlsContext {
         let cfg = Arc::new(cfg);
         *cached = Some(cfg.clone());
         Ok(cfg)
-    }
-}
-
-/// The server's current certificate (no SNI-based choice).
-#[derive(Debug)]
-struct Swappable(Arc<arc_swap::ArcSwapOption<CertifiedKey>>);
-
-impl ResolvesServerCert for Swappable {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.load_full()
-    }
-}
-
-/// Always the same certificate (no SNI-based choice).
-#[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
-
-impl ResolvesServerCert for Fixed {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-}
-
-impl ResolvesClientCert for Fixed {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        sigschemes: &[SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        self.0.key.choose_scheme(sigschemes).map(|_| self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
     }
 }

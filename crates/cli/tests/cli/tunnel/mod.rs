@@ -3,6 +3,7 @@
 
 mod backends;
 mod edges;
+mod reload;
 
 use std::process::Command;
 
@@ -24,7 +25,7 @@ impl Tunnel {
     }
 }
 
-fn start(env: &Env, args: Vec<String>) -> Tunnel {
+pub fn start(env: &Env, args: Vec<String>) -> Tunnel {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let proc = Proc::spawn(format!("mtls {}", args.join(" ")), mtls_cmd(env, &args));
     let line = proc.wait_for("listening on ");

@@ -86,6 +86,11 @@ pub struct Common {
     /// Log JSON objects, one per line.
     #[arg(long)]
     pub json_log: bool,
+    /// Serve /healthz (200 while our certificate is valid and the CRLs current) and /metrics
+    /// (Prometheus) over plain HTTP here, e.g. 127.0.0.1:9100 (loopback unless
+    /// --unsafe-listen).
+    #[arg(long)]
+    pub status: Option<String>,
 }
 
 /// `mtls tunnel server` options.
@@ -367,12 +372,27 @@ async fn start_tls(
         gen_tx,
         stop.clone(),
     ));
-    let log = log.clone();
-    Ok(Shared {
+    let observe_log = log.clone();
+    let shared = Shared {
         tls,
         crl_gen: gen_rx,
         stop: stop.clone(),
         metrics: Arc::new(Metrics::default()),
-        observe: Arc::new(move |e| crate::tunnel_log::log(&log, side, e)),
-    })
+        observe: Arc::new(move |e| crate::tunnel_log::log(&observe_log, side, e)),
+    };
+    if let Some(addr) = &c.status {
+        if !c.unsafe_listen && !mtls_tunnel::is_loopback_listen(addr) {
+            bail!("--status {addr} is not a loopback address (--unsafe-listen allows it)");
+        }
+        let bound = mtls_tunnel::status::serve(addr, shared.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
+        log.msg(
+            None,
+            None,
+            "status",
+            format!("status on http://{bound} (/healthz, /metrics)"),
+        );
+    }
+    Ok(shared)
 }

@@ -23,6 +23,7 @@ mod metrics;
 pub mod proxy;
 pub mod server;
 mod shared;
+pub mod status;
 mod target;
 
 pub use error::{Error, Result};

@@ -16,8 +16,23 @@ fn redis_through_the_tunnel_pair_with_identity_rules_and_revocation() {
     let srv = server(
         &env,
         &target,
-        &["--allow-cn", "client1", "--allow-cn", "re?"],
+        &[
+            "--allow-cn",
+            "client1",
+            "--allow-cn",
+            "re?",
+            "--status",
+            "127.0.0.1:0",
+        ],
     );
+    let status_url = srv
+        .proc
+        .wait_for("status on http://")
+        .split("status on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_owned)
+        .expect("status address");
     // The client pins the server by its DNS SAN (any other server of the CA is refused).
     let pins = ["--servername", "localhost", "--verify-san", "DNS:localhost"];
     let c1 = client(&env, &srv.addr, "client1", &pins);
@@ -70,6 +85,31 @@ fn redis_through_the_tunnel_pair_with_identity_rules_and_revocation() {
     assert!(line.contains("revoked"), "{line}");
     // Still fine for the others.
     assert_eq!(redis_cli(&env, c1.port(), &["GET", "game"]).trim(), "42");
+
+    // The status endpoint: healthy (certificate valid, CRL current), and the counts.
+    let (code, body) = curl(&env, &format!("{status_url}/healthz"));
+    assert_eq!((code.as_str(), body.trim()), ("200", "ok"), "{status_url}");
+    let (_, m) = curl(&env, &format!("{status_url}/metrics"));
+    for want in [
+        "mtls_tunnel_handshakes_total{outcome=\"ok\"}",
+        "mtls_tunnel_handshakes_total{outcome=\"CertificateRevoked\"} 1",
+        "mtls_tunnel_refused_total 1",
+        "mtls_tunnel_crl_number 2",
+        "mtls_tunnel_healthy 1",
+    ] {
+        assert!(m.contains(want), "{want} missing from\n{m}");
+    }
+    assert!(m.contains("mtls_tunnel_certificate_expiry_seconds "), "{m}");
+}
+
+/// `curl -s URL`: the status code and the body.
+fn curl(env: &Env, url: &str) -> (String, String) {
+    let o = cmd_in(env, "curl", &["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
 }
 
 #[test]

@@ -51,6 +51,7 @@ pub(crate) fn public(state: Shared) -> Router {
         .route("/healthz", get(public::healthz))
         .route("/openapi.json", get(public::openapi))
         .fallback(public::not_found)
+        .method_not_allowed_fallback(public::method_not_allowed)
         .with_state(state)
 }
 
@@ -91,6 +92,7 @@ pub(crate) fn api(state: Shared) -> Router {
             "/.well-known/est/{label}/simplereenroll",
             post(crate::est::simplereenroll),
         )
+        .method_not_allowed_fallback(public::method_not_allowed)
         .with_state(state.clone())
         .merge(public(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state, count))

@@ -45,6 +45,20 @@ pub(crate) async fn not_found() -> ApiError {
     )
 }
 
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; see /openapi.json",
+            uri.path()
+        ),
+    )
+}
+
 pub(crate) async fn crl_der(State(s): State<Shared>, headers: HeaderMap) -> Response {
     serve_crl(&s, &headers, false)
 }

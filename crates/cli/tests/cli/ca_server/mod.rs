@@ -192,7 +192,7 @@ pub(super) fn admin_revoke_at(env: &Env, api: &str, cert: &str, reason: &str) ->
     let serial = env.openssl_serial(cert);
     let body = format!(r#"{{"serial": "{serial}", "reason": "{reason}"}}"#);
     let (code, v) = curl_as(env, "admin1", &["-d", &body, &format!("{api}/v1/revoke")]);
-    assert_eq!(code, 200, "{v}");
+    assert_eq!(code, 200, "{v}; headers: {}", env.read("headers.txt"));
     v
 }
 

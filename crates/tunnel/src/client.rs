@@ -3,20 +3,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mtls_socket::SslSocket;
 use mtls_socket::access::AccessPolicy;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 
-use crate::copy::{Ended, Moved, pump};
 use crate::error::{Error, Result};
-use crate::event::{CloseReason, Event};
-use crate::shared::{Shared, outcome_name, peer_of, revoked_now, version_name};
+use crate::event::Event;
+use crate::link::{Ends, admit, opened};
+use crate::shared::Shared;
 use crate::target::is_loopback_listen;
 
 /// How a client tunnel runs.
@@ -156,81 +154,15 @@ async fn connection(
         r = Box::pin(handshake) => r,
         _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
     };
-    if let Err(error) = result {
-        sh.metrics.handshake(&outcome_name(&error));
-        sh.emit(Event::HandshakeFailed { id, peer, error });
+    let Some(link) = admit(sh, id, peer, &mut sock, result, &opts.pins).await else {
         return;
-    }
-    sh.metrics.handshake("ok");
-    let chain = sock.peer_certificate_chain().to_vec();
-    let who = peer_of(&chain);
-    if let Err(denied) = opts.pins.check(&sock) {
-        sh.metrics.refused.fetch_add(1, Relaxed);
-        sh.emit(Event::Refused {
-            id,
-            who,
-            denied,
-            rules: opts.pins.rules().to_vec(),
-        });
-        let _ = sock.disconnect_from_host().await;
-        return;
-    }
-    let tls = format!(
-        "{} {}",
-        version_name(sock.protocol()),
-        sock.cipher().unwrap_or_default()
-    );
-    sh.emit(Event::Opened {
-        id,
-        who: who.clone(),
-        tls,
-    });
-    sh.metrics.open.fetch_add(1, Relaxed);
-    sh.metrics.total.fetch_add(1, Relaxed);
-    let opened = Instant::now();
-    let mut moved = Moved::default();
-    let (mut crl_gen, tls_ctx) = (sh.crl_gen.clone(), sh.tls.clone());
-    let revoked = async {
-        loop {
-            if crl_gen.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            if let Some(why) = revoked_now(&tls_ctx, false, &chain) {
-                return why;
-            }
-        }
     };
-    let lifetime = async {
-        match opts.max_lifetime {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
+    opened(sh, id, &link.who, &sock);
+    let ends = Ends {
+        tls_near: false,
+        far_name: "server",
+        idle: opts.idle_timeout,
+        lifetime: opts.max_lifetime,
     };
-    let reason = tokio::select! {
-        ended = pump(&mut plain, &mut sock, opts.idle_timeout, &mut moved) => match ended {
-            Ended::Done => CloseReason::Finished,
-            Ended::Idle => CloseReason::Idle(opts.idle_timeout.unwrap_or_default()),
-            Ended::Failed { first, error } => CloseReason::Failed {
-                side: if first { "client" } else { "server" },
-                error: error.to_string(),
-            },
-        },
-        why = revoked => CloseReason::Revoked(why),
-        _ = lifetime => CloseReason::Lifetime(opts.max_lifetime.unwrap_or_default()),
-        _ = async { let _ = stop.wait_for(|s| *s).await; } => CloseReason::Stopping,
-    };
-    if !matches!(reason, CloseReason::Finished | CloseReason::Failed { .. }) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), sock.shutdown()).await;
-    }
-    sh.metrics.open.fetch_sub(1, Relaxed);
-    sh.metrics.bytes_in.fetch_add(moved.a_to_b, Relaxed);
-    sh.metrics.bytes_out.fetch_add(moved.b_to_a, Relaxed);
-    sh.emit(Event::Closed {
-        id,
-        who,
-        duration: opened.elapsed(),
-        bytes_in: moved.a_to_b,
-        bytes_out: moved.b_to_a,
-        reason,
-    });
+    crate::link::run(sh, id, link, &mut plain, &mut sock, ends).await;
 }

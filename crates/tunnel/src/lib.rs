@@ -19,6 +19,7 @@ pub mod client;
 pub mod copy;
 mod error;
 mod event;
+mod link;
 mod metrics;
 pub mod proxy;
 pub mod server;

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use mtls_socket::access::AccessPolicy;
@@ -10,11 +9,11 @@ use mtls_socket::{Incoming, ServerNotice, SslServer, SslSocket};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
-use crate::copy::{Ended, pump};
 use crate::error::{Error, Result};
-use crate::event::{CloseReason, Event, Peer};
+use crate::event::{CloseReason, Event};
+use crate::link::{Admitted, Ends, admit, closed, opened};
 use crate::proxy::{self, TlsInfo};
-use crate::shared::{Shared, outcome_name, peer_of, revoked_now, version_name};
+use crate::shared::{Shared, version_name};
 use crate::target::{Stream, Target, is_loopback_listen};
 
 /// How a server tunnel runs.
@@ -131,29 +130,9 @@ async fn connection(inc: Incoming, local: SocketAddr, opts: Arc<ServerOptions>, 
         r = Box::pin(sock.start_server_encryption()) => r,
         _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
     };
-    if let Err(error) = result {
-        sh.metrics.handshake(&outcome_name(&error));
-        sh.emit(Event::HandshakeFailed {
-            id,
-            peer: peer_addr,
-            error,
-        });
+    let Some(link) = admit(&sh, id, peer_addr, &mut sock, result, &opts.access).await else {
         return;
-    }
-    sh.metrics.handshake("ok");
-    let chain = sock.peer_certificate_chain().to_vec();
-    let who = peer_of(&chain);
-    if let Err(denied) = opts.access.check(&sock) {
-        sh.metrics.refused.fetch_add(1, Relaxed);
-        sh.emit(Event::Refused {
-            id,
-            who,
-            denied,
-            rules: opts.access.rules().to_vec(),
-        });
-        let _ = sock.disconnect_from_host().await;
-        return;
-    }
+    };
     let backend = match opts.target.connect(opts.connect_timeout).await {
         Ok(b) => b,
         Err(e) => {
@@ -167,139 +146,53 @@ async fn connection(inc: Incoming, local: SocketAddr, opts: Arc<ServerOptions>, 
             return;
         }
     };
-    let tls = format!(
-        "{} {}",
-        version_name(sock.protocol()),
-        sock.cipher().unwrap_or_default()
-    );
     let header = opts.proxy.map(|v| {
         let info = TlsInfo {
             version: version_name(sock.protocol()),
             cipher: sock.cipher().unwrap_or_default(),
-            cn: who.cn.clone(),
-            cert_sha256: chain.first().and_then(|c| {
+            cn: link.who.cn.clone(),
+            cert_sha256: link.chain.first().and_then(|c| {
                 let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, c);
                 <[u8; 32]>::try_from(d.as_ref()).ok()
             }),
         };
         proxy::header(v, peer_addr, local, &info)
     });
-    sh.emit(Event::Opened {
-        id,
-        who: who.clone(),
-        tls,
-    });
-    let link = Link {
-        id,
-        who,
-        chain,
-        opened: Instant::now(),
+    opened(&sh, id, &link.who, &sock);
+    let ends = Ends {
+        tls_near: true,
+        far_name: "backend",
+        idle: opts.idle_timeout,
+        lifetime: opts.max_lifetime,
     };
     match backend {
-        Stream::Tcp(b) => forward(sock, b, header, link, &opts, &sh).await,
-        Stream::Unix(b) => forward(sock, b, header, link, &opts, &sh).await,
+        Stream::Tcp(b) => forward(sock, b, header, link, id, ends, &sh).await,
+        Stream::Unix(b) => forward(sock, b, header, link, id, ends, &sh).await,
     }
 }
 
-/// A connection being forwarded.
-struct Link {
-    id: u64,
-    who: Peer,
-    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
-    opened: Instant,
-}
-
+/// Sends the PROXY header, if any, then runs the link.
 async fn forward<B>(
     mut sock: SslSocket,
     mut backend: B,
     header: Option<Vec<u8>>,
-    link: Link,
-    opts: &ServerOptions,
+    link: Admitted,
+    id: u64,
+    ends: Ends,
     sh: &Shared,
 ) where
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    sh.metrics.open.fetch_add(1, Relaxed);
-    sh.metrics.total.fetch_add(1, Relaxed);
-    let early = match header {
-        Some(h) => backend.write_all(&h).await.err(),
-        None => None,
-    };
-    let (reason, moved) = match early {
-        Some(e) => (
-            CloseReason::Failed {
+    if let Some(h) = header {
+        if let Err(e) = backend.write_all(&h).await {
+            let reason = CloseReason::Failed {
                 side: "backend",
                 error: format!("writing the PROXY header: {e}"),
-            },
-            Default::default(),
-        ),
-        None => watch_and_pump(&mut sock, &mut backend, &link, opts, sh).await,
-    };
-    if matches!(
-        reason,
-        CloseReason::Revoked(_)
-            | CloseReason::Stopping
-            | CloseReason::Idle(_)
-            | CloseReason::Lifetime(_)
-    ) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), sock.shutdown()).await;
+            };
+            let _ = sock.disconnect_from_host().await;
+            closed(sh, id, link.who, Instant::now(), Default::default(), reason);
+            return;
+        }
     }
-    sh.metrics.open.fetch_sub(1, Relaxed);
-    sh.metrics.bytes_in.fetch_add(moved.a_to_b, Relaxed);
-    sh.metrics.bytes_out.fetch_add(moved.b_to_a, Relaxed);
-    sh.emit(Event::Closed {
-        id: link.id,
-        who: link.who,
-        duration: link.opened.elapsed(),
-        bytes_in: moved.a_to_b,
-        bytes_out: moved.b_to_a,
-        reason,
-    });
-}
-
-/// Pumps until done, while watching the CRLs, the stop signal and the lifetime.
-async fn watch_and_pump<B>(
-    sock: &mut SslSocket,
-    backend: &mut B,
-    link: &Link,
-    opts: &ServerOptions,
-    sh: &Shared,
-) -> (CloseReason, crate::copy::Moved)
-where
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut crl_gen, mut stop) = (sh.crl_gen.clone(), sh.stop.clone());
-    let tls = sh.tls.clone();
-    let revoked = async {
-        loop {
-            if crl_gen.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            if let Some(why) = revoked_now(&tls, true, &link.chain) {
-                return why;
-            }
-        }
-    };
-    let lifetime = async {
-        match opts.max_lifetime {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    let mut moved = crate::copy::Moved::default();
-    let pumping = pump(sock, backend, opts.idle_timeout, &mut moved);
-    let reason = tokio::select! {
-        ended = pumping => match ended {
-            Ended::Done => CloseReason::Finished,
-            Ended::Idle => CloseReason::Idle(opts.idle_timeout.unwrap_or_default()),
-            Ended::Failed { first, error } => CloseReason::Failed {
-                side: if first { "client" } else { "backend" },
-                error: error.to_string(),
-            },
-        },
-        why = revoked => CloseReason::Revoked(why),
-        _ = lifetime => CloseReason::Lifetime(opts.max_lifetime.unwrap_or_default()),
-        _ = async { let _ = stop.wait_for(|s| *s).await; } => CloseReason::Stopping,
-    };
-    (reason, moved)
+    crate::link::run(sh, id, link, &mut sock, &mut backend, ends).await;
 }

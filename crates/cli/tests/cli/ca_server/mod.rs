@@ -184,7 +184,13 @@ pub(super) fn curl_as(env: &Env, name: &str, args: &[&str]) -> (u16, Value) {
 pub(super) fn admin_revoke(env: &Env, srv: &CaServer, cert: &str, reason: &str) {
     let (code, v) = revoke_call(env, &srv.api, cert, reason);
     // The server's log too: a flake seen once in CI (a 404/405 for this POST) needs it.
-    assert_eq!(code, 200, "{v}; headers: {}\n{}", env.read("headers.txt"), srv.proc.dump());
+    assert_eq!(
+        code,
+        200,
+        "{v}; headers: {}\n{}",
+        env.read("headers.txt"),
+        srv.proc.dump()
+    );
     assert_eq!(v["propagated"], true, "{v}");
 }
 
@@ -195,12 +201,7 @@ fn revoke_call(env: &Env, api: &str, cert: &str, reason: &str) -> (u16, Value) {
 }
 
 /// Revokes `cert` through `api` as `admin1`; the answer.
-pub(super) fn admin_revoke_at(
-    env: &Env,
-    api: &str,
-    cert: &str,
-    reason: &str,
-) -> serde_json::Value {
+pub(super) fn admin_revoke_at(env: &Env, api: &str, cert: &str, reason: &str) -> serde_json::Value {
     let (code, v) = revoke_call(env, api, cert, reason);
     assert_eq!(code, 200, "{v}; headers: {}", env.read("headers.txt"));
     v

@@ -155,7 +155,7 @@ fn curl_downloads_a_gibibyte_through_the_server_tunnel_intact() {
     .output()
     .expect("head");
     assert!(o.status.success());
-    let want = sha256_file(&env, "www/big.bin");
+    let want = super::sha256(&env, "www/big.bin");
     let port = super::free_port().to_string();
     let http = Proc::spawn(
         "python3 -m http.server",
@@ -208,7 +208,7 @@ fn curl_downloads_a_gibibyte_through_the_server_tunnel_intact() {
         String::from_utf8_lossy(&o.stderr)
     );
     let took = t1.elapsed();
-    assert_eq!(sha256_file(&env, "got.bin"), want, "the download differs");
+    assert_eq!(super::sha256(&env, "got.bin"), want, "the download differs");
     eprintln!(
         "1 GiB through the tunnel in {took:?} ({:.0} MiB/s; the file took {:?} to make)",
         1024.0 / took.as_secs_f64().max(1e-9),
@@ -225,15 +225,4 @@ fn curl_downloads_a_gibibyte_through_the_server_tunnel_intact() {
     assert!(out > 1 << 30, "{line}");
     let _ = std::fs::remove_file(env.path("www/big.bin"));
     let _ = std::fs::remove_file(env.path("got.bin"));
-}
-
-fn sha256_file(env: &Env, rel: &str) -> String {
-    let o = cmd_in(env, "sha256sum", &[rel])
-        .output()
-        .expect("sha256sum");
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

@@ -141,3 +141,15 @@ pub fn redis_cli(env: &Env, port: u16, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The SHA-256 of a file under the test directory, hex (`sha256sum`).
+pub fn sha256(env: &Env, rel: &str) -> String {
+    let o = cmd_in(env, "sha256sum", &[rel])
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -11,17 +11,6 @@ fn replace(env: &Env, from: &str, to: &str) {
     std::fs::rename(env.path(&format!("{to}.new")), env.path(to)).expect("rename");
 }
 
-fn sha256(env: &Env, rel: &str) -> String {
-    let o = cmd_in(env, "sha256sum", &[rel])
-        .output()
-        .expect("sha256sum");
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn certificate_and_ca_reload_mid_transfer_lose_no_byte_and_a_bad_bundle_is_refused() {
     let env = Env::new();
@@ -142,8 +131,8 @@ fn certificate_and_ca_reload_mid_transfer_lose_no_byte_and_a_bad_bundle_is_refus
         slow.dump()
     );
     assert_eq!(
-        sha256(&env, "got.bin"),
-        sha256(&env, "www/f.bin"),
+        super::sha256(&env, "got.bin"),
+        super::sha256(&env, "www/f.bin"),
         "bytes lost in the reload"
     );
     // New connections got the new certificate.

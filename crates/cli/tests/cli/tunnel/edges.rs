@@ -262,3 +262,91 @@ fn unsafe_addresses_and_missing_rules_are_refused_with_the_flag_to_change() {
         .failure();
     assert!(o.stderr.contains("--unsafe-listen"), "{}", o.stderr);
 }
+
+/// A backend that answers each line `slow…` after 2 s and any other at once, one thread per
+/// connection.
+const SLOW_BACKEND: &str = r#"
+import socket, sys, threading, time
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+print("READY", flush=True)
+def serve(c):
+    data = b""
+    while not data.endswith(b"\n"):
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    if data.startswith(b"slow"):
+        time.sleep(2)
+    c.sendall(b"answer " + data)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// Sends one line to 127.0.0.1:`port` and prints the answer and the seconds it took.
+const LINE_CLIENT: &str = r#"
+import socket, sys, time
+port, line = int(sys.argv[1]), sys.argv[2]
+t = time.monotonic()
+c = socket.create_connection(("127.0.0.1", port), timeout=8)
+c.sendall(line.encode() + b"\n")
+buf = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    buf += d
+print("ANSWER", buf.decode().strip(), "IN", round(time.monotonic() - t, 3), flush=True)
+"#;
+
+#[test]
+fn a_slow_backend_answer_holds_up_no_other_connection() {
+    let env = Env::new();
+    pki(&env);
+    let port = super::free_port();
+    let p = port.to_string();
+    let slow_backend = Proc::spawn(
+        "slow backend",
+        cmd_in(&env, "python3", &["-c", SLOW_BACKEND, &p]),
+    );
+    slow_backend.wait_for("READY");
+    let srv = server(
+        &env,
+        &format!("127.0.0.1:{port}"),
+        &["--allow-cn", "client1"],
+    );
+    let c = client(&env, &srv.addr, "client1", &["--servername", "localhost"]);
+    let cport = c.port().to_string();
+    let slow = Proc::spawn(
+        "slow client",
+        cmd_in(&env, "python3", &["-c", LINE_CLIENT, &cport, "slow please"]),
+    );
+    srv.proc.wait_for("open: CN client1");
+    for i in 0..5 {
+        let o = cmd_in(
+            &env,
+            "python3",
+            &["-c", LINE_CLIENT, &cport, &format!("fast {i}")],
+        )
+        .output()
+        .expect("python");
+        let out = String::from_utf8_lossy(&o.stdout);
+        let secs: f64 = out
+            .rsplit("IN ")
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(99.0);
+        assert!(
+            out.contains(&format!("ANSWER answer fast {i}")) && secs < 1.0,
+            "{out}"
+        );
+    }
+    let line = slow.wait_for("ANSWER");
+    assert!(line.contains("answer slow please"), "{line}");
+}

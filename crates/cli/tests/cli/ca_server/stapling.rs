@@ -232,3 +232,48 @@ fn must_staple_makes_a_missing_staple_fatal() {
     let out = run(&stapling.target());
     assert_eq!(out.code, Some(0), "{}", out.all());
 }
+
+#[test]
+fn the_tunnel_asks_the_responder_about_its_clients_and_staples_its_own_status() {
+    let env = Env::new();
+    let ca_srv = ocsp_ca(&env, "1h");
+    let dead = crate::tunnel::free_port();
+    let args = [
+        "tunnel",
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        &format!("127.0.0.1:{dead}"),
+        "--cert",
+        "out/server.crt",
+        "--key",
+        "out/server.key",
+        "--ca",
+        "ca/ca.crt",
+        "--allow-cn",
+        "client*",
+        "--revocation",
+        "ocsp",
+        "--ocsp-failure",
+        "hard",
+        "--ocsp-staple",
+        "auto",
+    ];
+    let tun = crate::tunnel::start(&env, args.iter().map(|s| s.to_string()).collect());
+    // Our own certificate's status is stapled for clients that ask.
+    tun.proc.wait_for("OCSP response stapled: good");
+    let text = status_of(&env, &tun.addr);
+    assert!(text.contains("Cert Status: good"), "{text}");
+    // client1 is admitted (its status asked of the responder): it gets as far as the target.
+    tun.proc.wait_for("cannot reach the target");
+    admin_revoke(&env, &ca_srv, "out/client2.crt", "keyCompromise");
+    let mark = tun.proc.mark();
+    let c = s_client(&env, &tun.addr, Some("client2"), &[]);
+    let line = tun
+        .proc
+        .wait_for_after(mark, "CertificateRevoked", crate::net::WAIT);
+    assert!(line.contains("OCSP"), "{line}");
+    drop(c);
+    assert!(!tun.proc.text().contains("panicked"), "{}", tun.proc.dump());
+}

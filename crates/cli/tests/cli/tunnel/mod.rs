@@ -1,6 +1,7 @@
 //! `mtls tunnel` against real backends (Redis, PostgreSQL, Python's `http.server`, small Python
 //! peers) and real clients (`redis-cli`, `psql`, `curl`, Python sockets), on loopback.
 
+mod abuse;
 mod backends;
 mod edges;
 mod reload;

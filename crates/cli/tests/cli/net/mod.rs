@@ -277,15 +277,20 @@ pub fn serve_on(env: &Env, listen: &str, extra: &[&str]) -> Server {
     ];
     args.extend_from_slice(extra);
     let proc = Proc::spawn(format!("mtls {}", args.join(" ")), mtls_cmd(env, &args));
+    let addr = listening_addr(&proc);
+    Server { proc, addr }
+}
+
+/// The address in a server's `listening on ADDR` line (`mtls serve`, `mtls tunnel`), waited for.
+#[track_caller]
+pub fn listening_addr(proc: &Proc) -> String {
     let line = proc.wait_for("listening on ");
-    let addr = line
-        .split("listening on ")
+    line.split("listening on ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .map(|a| a.trim_matches(|c| c == '"' || c == ','))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Server { proc, addr }
+        .to_string()
 }
 
 /// [`serve_on`] 127.0.0.1:0.

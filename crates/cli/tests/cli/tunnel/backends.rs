@@ -156,24 +156,7 @@ fn curl_downloads_a_gibibyte_through_the_server_tunnel_intact() {
     .expect("head");
     assert!(o.status.success());
     let want = super::sha256(&env, "www/big.bin");
-    let port = super::free_port().to_string();
-    let http = Proc::spawn(
-        "python3 -m http.server",
-        cmd_in(
-            &env,
-            "python3",
-            &[
-                "-m",
-                "http.server",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "-d",
-                "www",
-            ],
-        ),
-    );
-    http.wait_for("Serving HTTP");
+    let (_http, port) = super::http_server(&env, "www");
     let srv = server(
         &env,
         &format!("127.0.0.1:{port}"),

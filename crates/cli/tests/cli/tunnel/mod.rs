@@ -29,14 +29,18 @@ impl Tunnel {
 pub fn start(env: &Env, args: Vec<String>) -> Tunnel {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let proc = Proc::spawn(format!("mtls {}", args.join(" ")), mtls_cmd(env, &args));
-    let line = proc.wait_for("listening on ");
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = crate::net::listening_addr(&proc);
     Tunnel { proc, addr }
+}
+
+/// `python3 -m http.server` serving `dir` on a free port of 127.0.0.1; stopped when dropped.
+pub fn http_server(env: &Env, dir: &str) -> (Proc, u16) {
+    let port = free_port();
+    let p = port.to_string();
+    let args = ["-m", "http.server", &p, "--bind", "127.0.0.1", "-d", dir];
+    let proc = Proc::spawn("python3 -m http.server", cmd_in(env, "python3", &args));
+    proc.wait_for("Serving HTTP");
+    (proc, port)
 }
 
 /// `mtls tunnel server --listen 127.0.0.1:0 --target TARGET` with `out/server.*`, `ca/ca.crt`

@@ -2,7 +2,7 @@
 //! SIGHUP) while a download runs through the tunnel pair; a bad bundle is refused and the old one
 //! kept; no byte of the running transfer is lost.
 
-use super::{client, free_port, start};
+use super::{client, start};
 use crate::common::Env;
 use crate::net::{Proc, WAIT, cmd_in, pki};
 
@@ -35,24 +35,7 @@ fn certificate_and_ca_reload_mid_transfer_lose_no_byte_and_a_bad_bundle_is_refus
     .output()
     .expect("head");
     assert!(o.status.success());
-    let port = free_port().to_string();
-    let http = Proc::spawn(
-        "python3 -m http.server",
-        cmd_in(
-            &env,
-            "python3",
-            &[
-                "-m",
-                "http.server",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "-d",
-                "www",
-            ],
-        ),
-    );
-    http.wait_for("Serving HTTP");
+    let (_http, port) = super::http_server(&env, "www");
     let args = [
         "tunnel",
         "server",

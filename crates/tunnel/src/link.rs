@@ -119,7 +119,7 @@ pub(crate) async fn run<A, B>(
     };
     let mut moved = Moved::default();
     let reason = tokio::select! {
-        ended = pump(near, far, ends.idle, &mut moved) => match ended {
+        ended = pump(near, far, ends.idle, ends.tls_near, &mut moved) => match ended {
             Ended::Done => CloseReason::Finished,
             Ended::Idle => CloseReason::Idle(ends.idle.unwrap_or_default()),
             Ended::Failed { first, error } => CloseReason::Failed {

@@ -390,10 +390,16 @@ fn a_pushed_configuration_reaches_every_instance_without_a_restart() {
     let out = env.ok(&["ca", "config", "push"]).stdout;
     assert!(out.contains("pushed"), "{out}");
     let deadline = std::time::Instant::now() + WAIT;
-    while (sensor(&api_a), sensor(&api_b)) != (200, 200) {
+    loop {
+        let got = (sensor(&api_a), sensor(&api_b));
+        if got == (200, 200) {
+            break;
+        }
+        // Both logs: it failed once in CI with B saying it had applied the push.
         assert!(
             std::time::Instant::now() < deadline,
-            "not applied: {}",
+            "not applied (EST sensor label on A, B: {got:?}): {}\n{}",
+            a.dump(),
             b.dump()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
